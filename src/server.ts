@@ -1,0 +1,50 @@
+import { createServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server } from 'socket.io';
+import { createApp } from './app.js';
+import { registerChatHandlers, type ChatServer } from './chat.js';
+import type { Config } from './config.js';
+import { connectRedisAdapter } from './redis-adapter.js';
+
+/** A replica that is listening. */
+export interface RunningChatServer {
+  /** The port it listens on (useful with `port: 0`). */
+  port: number;
+  /** Disconnects every client, stops listening and closes the Redis connections. */
+  close(): Promise<void>;
+}
+
+/** Wires the pieces together: Redis adapter (or none), Express app, Socket.IO, chat handlers. */
+export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
+  const redis = config.redisUrl ? await connectRedisAdapter(config.redisUrl, logger) : undefined;
+  if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter');
+
+  const app = createApp({
+    instance: config.instance,
+    health: () => ({
+      instance: config.instance,
+      redis: redis ? (redis.isUp() ? 'up' : 'down') : 'none',
+      connections: io.engine.clientsCount,
+    }),
+  });
+  const httpServer = createServer(app);
+  const io: ChatServer = new Server(httpServer, { adapter: redis?.adapter });
+  registerChatHandlers(io, config.instance, logger);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, resolve);
+  });
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  logger.info('listening on port %d', port);
+
+  return {
+    port,
+    close: async () => {
+      // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
+      await io.close();
+      await redis?.close();
+    },
+  };
+}
