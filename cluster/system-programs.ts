@@ -1,0 +1,47 @@
+/**
+ * The programs outside npm this project runs, where to find them, and how to install them. Used by
+ * the launcher (which needs redis-server and nginx) and by `npm test`'s set-up step (which needs all).
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export interface SystemProgram {
+  command: string;
+  /** The Debian/Ubuntu package that provides it. */
+  debianPackage: string;
+  usedFor: string;
+}
+
+export const REDIS_SERVER: SystemProgram = { command: 'redis-server', debianPackage: 'redis-server', usedFor: 'the local cluster and the tests' };
+export const NGINX: SystemProgram = { command: 'nginx', debianPackage: 'nginx', usedFor: 'the local cluster and the tests' };
+export const DOCKER_COMPOSE: SystemProgram = { command: 'docker-compose', debianPackage: 'docker-compose', usedFor: 'checking docker-compose.yml' };
+export const CHROMIUM: SystemProgram = { command: 'chromium', debianPackage: 'chromium', usedFor: 'the browser tests' };
+
+// Debian installs nginx in /usr/sbin, which is not on an ordinary user's PATH.
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** Absolute path of `command` on PATH or in the sbin folders, or undefined. */
+export function findProgram(command: string, searchPath = process.env.PATH ?? ''): string | undefined {
+  for (const dir of [...searchPath.split(delimiter).filter(Boolean), ...SBIN_DIRS]) {
+    const candidate = join(dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/** The shell command that installs the given programs. */
+export function installCommand(programs: SystemProgram[]): string {
+  return `sudo apt-get install -y ${programs.map((program) => program.debianPackage).join(' ')}`;
+}
+
+/** One line per missing program, saying what it is for and how to install it. */
+export function describeMissing(programs: SystemProgram[]): string {
+  const lines = programs.map((program) => `  ${program.command} (for ${program.usedFor})`);
+  return [`Missing programs:`, ...lines, `Install them with: ${installCommand(programs)}`,
+    `(other systems: the same names from your package manager, e.g. brew install redis nginx)`].join('\n');
+}
