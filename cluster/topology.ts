@@ -21,7 +21,7 @@ export function replicaNumbers(nginxConf: string = readFileSync(NGINX_CONF_PATH,
   return numbers;
 }
 
-/** Local ports: nginx on the base port, replica N on base+N, Redis on base+9 (as compose publishes). */
+/** Local ports: nginx on the base port and replica N on base+N (as compose publishes them), Redis on base+9. */
 export interface ClusterPorts {
   nginx: number;
   redis: number;

@@ -1,0 +1,99 @@
+/** What the specs share: the running stack, a page object for the chat, and distinct clients. */
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
+import { startClientAddressProxy, type ClientAddressProxy } from './client-address-proxy.js';
+import { stackInfo, type StackInfo } from './stack.js';
+
+/** The Nth distinct client as nginx's ip_hash sees it: its own first three octets. */
+export function clientAddress(n: number): string {
+  return `127.0.${n}.1`;
+}
+
+/** The chat page as a user sees it. */
+export class ChatPage {
+  readonly heading: Locator;
+  /** The status line: which replica holds the live connection, over which transport. */
+  readonly connection: Locator;
+  readonly messages: Locator;
+  /** Messages of any alert/confirm/prompt the page opened (each is dismissed). */
+  readonly dialogs: string[] = [];
+
+  constructor(readonly page: Page) {
+    this.heading = page.getByRole('heading', { level: 1 });
+    this.connection = page.locator('#connection');
+    this.messages = page.locator('#messages li');
+    page.on('dialog', (dialog) => {
+      this.dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+  }
+
+  /** Waits until the page is connected; returns the replica and transport it shows. */
+  async connected(): Promise<{ instance: string; transport: string }> {
+    await expect(this.connection).toHaveAttribute('data-state', 'connected');
+    return {
+      instance: (await this.connection.getAttribute('data-instance')) ?? '',
+      transport: (await this.connection.getAttribute('data-transport')) ?? '',
+    };
+  }
+
+  /** Types a message and presses Enter, as a user would. */
+  async send(text: string): Promise<void> {
+    const input = this.page.getByRole('textbox', { name: 'Message' });
+    await input.fill(text);
+    await input.press('Enter');
+  }
+
+  /** The list item whose text is exactly `text`. */
+  message(text: string): Locator {
+    return this.messages.filter({ has: this.page.getByText(text, { exact: true }) });
+  }
+
+  /** Waits for `text` to show, labelled with the replica that accepted it. */
+  async expectMessage(text: string, fromInstance: string): Promise<void> {
+    const item = this.message(text);
+    await expect(item).toHaveAttribute('data-instance', fromInstance);
+    await expect(item).toContainText(`instance #${fromInstance}`);
+  }
+}
+
+interface OpenChatOptions {
+  url: string;
+  /** Reach `url` from this loopback address, through a proxy of its own (a distinct client for ip_hash). */
+  from?: string;
+  /** Path and query, e.g. `/?transport=polling`. */
+  path?: string;
+  /** Runs before the page loads, to watch it from its first request. */
+  beforeLoad?: (page: Page) => void;
+}
+
+export const test = base.extend<{ stack: StackInfo; openChat: (options: OpenChatOptions) => Promise<ChatPage> }>({
+  // eslint-disable-next-line no-empty-pattern
+  stack: async ({}, use) => use(stackInfo()),
+
+  /** Opens the chat in a browser context of its own; contexts and proxies close after the test. */
+  openChat: async ({ browser }, use) => {
+    const cleanups: (() => Promise<void>)[] = [];
+    await use(async ({ url, from, path = '/', beforeLoad }) => {
+      let proxy: ClientAddressProxy | undefined;
+      if (from) {
+        proxy = await startClientAddressProxy(from);
+        cleanups.push(proxy.close);
+      }
+      const context = await browser.newContext(proxy ? { proxy: { server: proxy.url } } : {});
+      cleanups.unshift(() => context.close());
+      const page = await context.newPage();
+      const chat = new ChatPage(page);
+      beforeLoad?.(page);
+      await page.goto(new URL(path, url).href);
+      return chat;
+    });
+    for (const cleanup of cleanups) await cleanup();
+  },
+});
+
+export { expect };
+
+/** A message text no other test sends. */
+export function uniqueText(label: string): string {
+  return `${label} ${Math.random().toString(36).slice(2, 8)}`;
+}
