@@ -1,5 +1,6 @@
 /** `npm run cluster`: the docker-compose topology as local processes, until Ctrl-C. */
-import { MissingProgramsError, startCluster } from './cluster.js';
+import { startCluster } from './cluster.js';
+import { MissingProgramsError } from './system-programs.js';
 import { parseClusterPort } from './topology.js';
 
 try {

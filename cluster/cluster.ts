@@ -6,16 +6,14 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
 import { startService, waitUntilReady, type ChildService } from './child-process.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
-import { describeMissing, findProgram, NGINX, REDIS_SERVER, type SystemProgram } from './system-programs.js';
-import { clusterPorts, NGINX_CONF_PATH, replicaNumbers, type ClusterPorts } from './topology.js';
+import { NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-programs.js';
+import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The compiled replica: `npm run build` makes it. */
-const REPLICA_ENTRY = join(PROJECT_ROOT, 'dist', 'main.js');
+export const REPLICA_ENTRY = join(PROJECT_ROOT, 'dist', 'main.js');
 
 export interface Replica {
   number: number;
@@ -57,18 +55,13 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
   };
 
   try {
-    const redis = startService('redis', programPath(REDIS_SERVER), [
-      '--port', String(ports.redis), '--bind', '127.0.0.1', '--dir', stateDir,
-      // A chat relay keeps nothing: no snapshots, no append-only file.
-      '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '',
-    ], { logFile: join(stateDir, 'redis.log') });
+    const redis = await startRedis({ port: ports.redis, dir: stateDir });
     started.push(redis);
     const redisUrl = `redis://127.0.0.1:${ports.redis}`;
-    await waitUntilReady(redis, () => redisAnswersPing(redisUrl));
 
     const replicas = numbers.map((number): Replica => {
       const port = ports.replica(number);
-      const process = startReplica({ number, port, redisUrl, logFile: join(stateDir, `replica-${number}.log`) });
+      const process = spawnReplica({ number, port, redisUrl, dir: stateDir });
       started.push(process);
       return { number, port, url: `http://127.0.0.1:${port}`, process };
     });
@@ -84,12 +77,51 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
   }
 }
 
-/** One replica, exactly as `npm start` runs it, configured the way compose configures it. */
-function startReplica(options: { number: number; port: number; redisUrl: string; logFile: string }): ChildService {
+/** redis-server in the foreground, resolved once it answers PING; stopped again if it never does. */
+export async function startRedis(options: { port: number; dir: string; name?: string }): Promise<ChildService> {
+  const name = options.name ?? 'redis';
+  const service = startService(name, requireProgram(REDIS_SERVER), [
+    '--port', String(options.port), '--bind', '127.0.0.1', '--dir', options.dir,
+    // A chat relay keeps nothing: no snapshots, no append-only file.
+    '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '',
+  ], { logFile: join(options.dir, `${name}.log`) });
+  await waitOrStop(service, () => redisAnswersPing(`redis://127.0.0.1:${options.port}`));
+  return service;
+}
+
+/**
+ * One replica, exactly as `npm start` runs it, configured the way compose configures it. Returns
+ * at once; `startReplica` also waits for it.
+ */
+export function spawnReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): ChildService {
+  const env: NodeJS.ProcessEnv = { ...envWithoutChatConfig(), PORT: String(options.port), NODE_NUMBER: String(options.number) };
+  if (options.redisUrl) env.REDIS_URL = options.redisUrl;
   return startService(`replica ${options.number}`, process.execPath, [REPLICA_ENTRY], {
-    logFile: options.logFile,
-    env: { ...process.env, PORT: String(options.port), NODE_NUMBER: String(options.number), REDIS_URL: options.redisUrl },
+    logFile: join(options.dir, `replica-${options.number}.log`),
+    env,
   });
+}
+
+/** This process's environment less the variables a replica reads, so the caller's own cannot leak in. */
+export function envWithoutChatConfig(): NodeJS.ProcessEnv {
+  const { PORT: _port, NODE_NUMBER: _number, REDIS_URL: _redisUrl, ...rest } = process.env;
+  return rest;
+}
+
+/** A replica, resolved once its /healthz answers 200; stopped again if it never does. */
+export async function startReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): Promise<ChildService> {
+  const service = spawnReplica(options);
+  await waitOrStop(service, () => answersHttp(`http://127.0.0.1:${options.port}/healthz`));
+  return service;
+}
+
+async function waitOrStop(service: ChildService, isReady: () => Promise<boolean>): Promise<void> {
+  try {
+    await waitUntilReady(service, isReady);
+  } catch (err) {
+    await service.stop();
+    throw err;
+  }
 }
 
 /**
@@ -102,7 +134,7 @@ export async function startNginx(options: { conf: string; ports: ClusterPorts; p
   writeFileSync(join(options.prefix, 'nginx.conf'), deriveLocalNginxConf(options.conf, options.ports, options.prefix));
   const service = startService(
     options.name ?? 'nginx',
-    programPath(NGINX),
+    requireProgram(NGINX),
     // -e stderr: log start-up errors to our log file, not /var/log/nginx.
     ['-p', `${options.prefix}/`, '-c', 'nginx.conf', '-e', 'stderr', '-g', 'daemon off;'],
     { logFile: join(options.prefix, '..', `${options.name ?? 'nginx'}.log`) },
@@ -111,32 +143,19 @@ export async function startNginx(options: { conf: string; ports: ClusterPorts; p
   return service;
 }
 
-/** Thrown when redis-server or nginx is not installed; the message says how to install them. */
-export class MissingProgramsError extends Error {
-  override name = 'MissingProgramsError';
-}
-
-/** Checks all at once, so the message names every missing program, not just the first. */
-function requirePrograms(programs: SystemProgram[]): void {
-  const missing = programs.filter((program) => !findProgram(program.command));
-  if (missing.length > 0) throw new MissingProgramsError(describeMissing(missing));
-}
-
-function programPath(program: SystemProgram): string {
-  const path = findProgram(program.command);
-  if (!path) throw new MissingProgramsError(describeMissing([program]));
-  return path;
-}
-
 async function requireFreePorts(ports: number[]): Promise<void> {
   for (const port of ports) {
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (!free) throw new Error(`port ${port} on 127.0.0.1 is in use (another cluster? pick another CLUSTER_PORT)`);
+    if (!(await isPortFree(port))) throw new Error(`port ${port} on 127.0.0.1 is in use (another cluster? pick another CLUSTER_PORT)`);
   }
+}
+
+/** Whether something could listen on `port` on 127.0.0.1 right now. */
+export async function isPortFree(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
 }
 
 async function answersHttp(url: string): Promise<boolean> {
@@ -145,7 +164,7 @@ async function answersHttp(url: string): Promise<boolean> {
   return response.ok;
 }
 
-async function redisAnswersPing(url: string): Promise<boolean> {
+export async function redisAnswersPing(url: string): Promise<boolean> {
   const client = createClient({ url, socket: { reconnectStrategy: false } });
   client.on('error', () => {}); // a refused connection just means "not yet"
   try {

@@ -45,3 +45,21 @@ export function describeMissing(programs: SystemProgram[]): string {
   return [`Missing programs:`, ...lines, `Install them with: ${installCommand(programs)}`,
     `(other systems: the same names from your package manager, e.g. brew install redis nginx)`].join('\n');
 }
+
+/** Thrown when a program is not installed; the message says how to install it. */
+export class MissingProgramsError extends Error {
+  override name = 'MissingProgramsError';
+}
+
+/** Checks all at once, so the message names every missing program, not just the first. */
+export function requirePrograms(programs: SystemProgram[]): void {
+  const missing = programs.filter((program) => !findProgram(program.command));
+  if (missing.length > 0) throw new MissingProgramsError(describeMissing(missing));
+}
+
+/** The absolute path of `program`, or a MissingProgramsError. */
+export function requireProgram(program: SystemProgram): string {
+  const path = findProgram(program.command);
+  if (!path) throw new MissingProgramsError(describeMissing([program]));
+  return path;
+}

@@ -4,9 +4,11 @@
  * one base port.
  */
 import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const NGINX_CONF_PATH = fileURLToPath(new URL('../nginx/nginx.conf', import.meta.url));
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const NGINX_CONF_PATH = join(PROJECT_ROOT, 'nginx', 'nginx.conf');
 
 /** Port each replica listens on inside its container (the `:3000` of `server chatN:3000`). */
 export const CONTAINER_PORT = 3000;

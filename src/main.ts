@@ -40,6 +40,6 @@ try {
   server = await startChatServer(config, logger);
 } catch (err) {
   // For example EADDRINUSE: one line saying why, not a stack trace.
-  logger.fatal({ err }, 'could not start: %s', (err as Error).message);
+  logger.fatal({ code: (err as NodeJS.ErrnoException).code }, 'could not start: %s', (err as Error).message);
   process.exit(1);
 }

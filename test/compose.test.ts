@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { describeMissing, DOCKER_COMPOSE, findProgram } from '../cluster/system-programs.js';
-import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, replicaNumbers } from '../cluster/topology.js';
+import { DOCKER_COMPOSE, requireProgram } from '../cluster/system-programs.js';
+import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers } from '../cluster/topology.js';
 
-const PROJECT_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const COMPOSE_FILE = resolve(PROJECT_ROOT, 'docker-compose.yml');
 
 /** The ports compose publishes on the host follow the local launcher's scheme from 8080. */
@@ -43,9 +41,7 @@ interface Mount {
 
 /** Runs docker-compose on this project's compose file; fails the test if it is not installed. */
 function dockerCompose(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const binary = findProgram(DOCKER_COMPOSE.command);
-  if (!binary) assert.fail(describeMissing([DOCKER_COMPOSE]));
-  const result = spawnSync(binary, ['--file', COMPOSE_FILE, ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+  const result = spawnSync(requireProgram(DOCKER_COMPOSE), ['--file', COMPOSE_FILE, ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
   if (result.error) throw result.error;
   return result;
 }

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+/** Asserts that `env` is refused with a ConfigError naming `variable`, and returns its message. */
+function refusal(env: NodeJS.ProcessEnv, variable: string): string {
+  let message = '';
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+      message = err.message;
+      return true;
+    },
+  );
+  assert.match(message, new RegExp(`\\b${variable}\\b`), `the message should name ${variable}`);
+  return message;
+}
+
+describe('loadConfig', () => {
+  test('defaults: port 3000, instance N/A, no Redis', () => {
+    assert.deepEqual(loadConfig({}), { port: 3000, instance: 'N/A', redisUrl: undefined });
+  });
+
+  test('an empty variable counts as unset', () => {
+    assert.deepEqual(loadConfig({ PORT: '', NODE_NUMBER: '', REDIS_URL: '' }), { port: 3000, instance: 'N/A', redisUrl: undefined });
+  });
+
+  test('valid values are read', () => {
+    assert.deepEqual(loadConfig({ PORT: '8081', NODE_NUMBER: '7', REDIS_URL: 'redis://redis:6379' }), {
+      port: 8081,
+      instance: '7',
+      redisUrl: 'redis://redis:6379',
+    });
+    assert.equal(loadConfig({ PORT: '1' }).port, 1);
+    assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
+    assert.equal(loadConfig({ NODE_NUMBER: '12' }).instance, '12');
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://user:pw@cache.example:6380/0' }).redisUrl, 'rediss://user:pw@cache.example:6380/0');
+  });
+
+  test('unrelated variables are ignored', () => {
+    assert.deepEqual(loadConfig({ HOME: '/root', PATH: '/usr/bin', CLUSTER_PORT: 'x' }), loadConfig({}));
+  });
+
+  for (const port of ['abc', '80a', '-1', '3000.5', '0x50']) {
+    test(`PORT=${JSON.stringify(port)} (not a whole number) is refused`, () => {
+      refusal({ PORT: port }, 'PORT');
+    });
+  }
+
+  for (const port of ['0', '65536', '100000']) {
+    test(`PORT=${port} (out of range) is refused`, () => {
+      refusal({ PORT: port }, 'PORT');
+    });
+  }
+
+  for (const nodeNumber of ['x', 'chat1', '0', '-1', '1.5']) {
+    test(`NODE_NUMBER=${JSON.stringify(nodeNumber)} is refused`, () => {
+      refusal({ NODE_NUMBER: nodeNumber }, 'NODE_NUMBER');
+    });
+  }
+
+  for (const redisUrl of ['not a url', 'localhost:6379', 'redis://', 'http://redis:6379', 'tcp://redis:6379']) {
+    test(`REDIS_URL=${JSON.stringify(redisUrl)} is refused`, () => {
+      refusal({ REDIS_URL: redisUrl }, 'REDIS_URL');
+    });
+  }
+
+  test("a refused REDIS_URL's value is not echoed: it may carry a password", () => {
+    for (const redisUrl of ['http://admin:s3cret-pw@redis:6379', 'redis//admin:s3cret-pw@redis']) {
+      const message = refusal({ REDIS_URL: redisUrl }, 'REDIS_URL');
+      assert.doesNotMatch(message, /s3cret-pw/);
+    }
+  });
+
+  test('the message names the bad variable, not a good one beside it', () => {
+    const message = refusal({ PORT: '8081', NODE_NUMBER: 'x', REDIS_URL: 'redis://redis:6379' }, 'NODE_NUMBER');
+    assert.doesNotMatch(message, /\bPORT\b|\bREDIS_URL\b/);
+  });
+});

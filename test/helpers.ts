@@ -1,0 +1,178 @@
+/**
+ * Shared by the Node test files: real child processes (redis-server, replicas), Socket.IO clients,
+ * HTTP requests from chosen source addresses, and waiting on conditions with a deadline.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import { PROJECT_ROOT } from '../cluster/topology.js';
+import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../src/events.js';
+
+// The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
+export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';
+export { PROJECT_ROOT } from '../cluster/topology.js';
+
+/** How long a test waits for something that normally takes milliseconds. */
+export const EVENT_TIMEOUT_MS = 5000;
+
+/** A fresh folder under the OS temp dir, for logs and config files; callers remove it. */
+export function makeTempDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `chat-test-${label}-`));
+}
+
+/** A port nothing listens on right now, chosen by the OS. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Rejects with `what` in the message if `promise` has not settled within `timeoutMs`. */
+export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Calls `probe` until `accept` says yes, and returns that value. On timeout the error shows the
+ * last value (or error) seen, which is what one needs to debug it.
+ */
+export async function pollUntil<T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+  options: { what: string; timeoutMs?: number; intervalMs?: number },
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  let last: unknown = 'nothing yet';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (accept(value)) return value;
+      last = value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${options.what}; last seen: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+}
+
+export interface HttpResult {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+/**
+ * GET over a new connection each time. `localAddress` picks the source address (any 127.x.y.z
+ * works on Linux), which is what nginx's ip_hash keys on.
+ */
+export async function httpGetText(url: string, options: { localAddress?: string } = {}): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { localAddress: options.localAddress, agent: false, timeout: EVENT_TIMEOUT_MS }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, contentType: response.headers['content-type'] ?? '', body }));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${url}: no answer within ${EVENT_TIMEOUT_MS} ms`)));
+    request.on('error', reject);
+  });
+}
+
+/** What GET /healthz answers, status included. */
+export interface Health {
+  status: number;
+  body: { instance?: unknown; redis?: unknown; connections?: unknown };
+}
+
+export async function getHealth(baseUrl: string, options: { localAddress?: string } = {}): Promise<Health> {
+  const response = await httpGetText(`${baseUrl}/healthz`, options);
+  return { status: response.status, body: JSON.parse(response.body) as Health['body'] };
+}
+
+export type ChatSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** What a hostile or buggy client can do: emit anything, typed or not. */
+export function untyped(socket: ChatSocket): Socket {
+  return socket as unknown as Socket;
+}
+
+/**
+ * A Socket.IO client connected to `url`, resolved once the server has welcomed it. Reconnection
+ * is off so a dropped connection shows up in the test instead of being papered over.
+ */
+export async function connectChatClient(url: string): Promise<{ socket: ChatSocket; welcome: { instance: string } }> {
+  const socket: ChatSocket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const welcomed = new Promise<{ instance: string }>((resolve, reject) => {
+    socket.once('welcome', resolve);
+    socket.once('connect_error', reject);
+  });
+  try {
+    return { socket, welcome: await withTimeout(welcomed, EVENT_TIMEOUT_MS, `a welcome from ${url}`) };
+  } catch (err) {
+    socket.close();
+    throw err;
+  }
+}
+
+/** The next `chat message` this client receives. Start waiting before sending. */
+export function nextChatMessage(socket: ChatSocket, what: string): Promise<ChatMessage> {
+  return withTimeout(new Promise<ChatMessage>((resolve) => socket.once('chat message', resolve)), EVENT_TIMEOUT_MS, what);
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion, capturing its output; kills it if it runs past `timeoutMs`.
+ * Output goes through files, not pipes: nginx opens /dev/stdout, which fails on a pipe's socket.
+ */
+export async function runToExit(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Finished> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const dir = makeTempDir('output');
+  const [outPath, errPath] = [join(dir, 'stdout'), join(dir, 'stderr')];
+  const [out, err] = [openSync(outPath, 'w'), openSync(errPath, 'w')];
+  try {
+    const child = spawn(command, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', out, err] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+    }).finally(() => clearTimeout(timer));
+    const [stdout, stderr] = [readFileSync(outPath, 'utf8'), readFileSync(errPath, 'utf8')];
+    if (signal === 'SIGKILL') throw new Error(`${command} ${args.join(' ')} was still running after ${timeoutMs} ms. Output:\n${stdout}${stderr}`);
+    return { code, signal, stdout, stderr };
+  } finally {
+    closeSync(out);
+    closeSync(err);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Lines of a stack trace (`    at fn (file:1:2)`), raw or escaped inside a JSON log line. */
+export const STACK_FRAME = /(?:^|\n|\\n)\s*at \S/;

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config.js';
+import { startChatServer, type RunningChatServer } from '../src/server.js';
+import { getHealth, httpGetText } from './helpers.js';
+
+const logger = pino({ level: 'silent' });
+
+/** The text of the first `<tag ...>text</tag>` in `html`. */
+function elementText(html: string, tag: string): string | undefined {
+  return new RegExp(`<${tag}\\b[^>]*>([^<]*)</${tag}>`).exec(html)?.[1]?.trim();
+}
+
+function scriptSources(html: string): string[] {
+  return [...html.matchAll(/<script\b[^>]*\bsrc="([^"]*)"/g)].map((match) => match[1]!);
+}
+
+describe('the chat page of a single replica (no Redis)', () => {
+  let server: RunningChatServer;
+  let baseUrl: string;
+
+  before(async () => {
+    server = await startChatServer({ port: 0, instance: '7', redisUrl: undefined }, logger);
+    baseUrl = `http://127.0.0.1:${server.port}`;
+  });
+  after(() => server?.close());
+
+  test('title and heading name the instance', async () => {
+    const page = await httpGetText(`${baseUrl}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.contentType, /^text\/html/);
+    assert.equal(elementText(page.body, 'title'), 'Instance #7');
+    assert.equal(elementText(page.body, 'h1'), 'Instance #7');
+  });
+
+  test('the page loads Socket.IO, jQuery and the chat script from this server, and they answer', async () => {
+    const sources = scriptSources((await httpGetText(`${baseUrl}/`)).body);
+    const jquery = sources.find((src) => src.startsWith('/vendor/jquery/'));
+    assert.ok(sources.includes('/socket.io/socket.io.js'), `scripts: ${sources.join(', ')}`);
+    assert.ok(jquery, `no jQuery from /vendor/jquery/ among: ${sources.join(', ')}`);
+    assert.ok(sources.includes('/js/chat.js'), `scripts: ${sources.join(', ')}`);
+
+    for (const src of ['/socket.io/socket.io.js', jquery, '/js/chat.js']) {
+      const script = await httpGetText(`${baseUrl}${src}`);
+      assert.equal(script.status, 200, `GET ${src}`);
+      assert.match(script.contentType, /javascript/, `GET ${src}`);
+      assert.ok(script.body.length > 0, `GET ${src} is empty`);
+    }
+  });
+
+  test('nothing is loaded from a CDN: the page works offline', async () => {
+    const page = (await httpGetText(`${baseUrl}/`)).body;
+    const external = [...page.matchAll(/\b(?:src|href)="((?:https?:)?\/\/[^"]*)"/g)].map((match) => match[1]);
+    assert.deepEqual(external, []);
+  });
+
+  test('/healthz without Redis: 200, redis "none"', async () => {
+    const health = await getHealth(baseUrl);
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { instance: '7', redis: 'none', connections: 0 });
+  });
+});
+
+describe('a replica started without NODE_NUMBER', () => {
+  let server: RunningChatServer;
+
+  before(async () => {
+    // The configuration an empty environment gives, on a port of the OS's choosing.
+    server = await startChatServer({ ...loadConfig({}), port: 0 }, logger);
+  });
+  after(() => server?.close());
+
+  test('renders Instance #N/A', async () => {
+    const page = await httpGetText(`http://127.0.0.1:${server.port}/`);
+    assert.equal(elementText(page.body, 'title'), 'Instance #N/A');
+    assert.equal(elementText(page.body, 'h1'), 'Instance #N/A');
+  });
+});
