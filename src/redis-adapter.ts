@@ -32,6 +32,8 @@ export async function connectRedisAdapter(url: string, logger: Logger): Promise<
 
   return {
     adapter: createAdapter(pubClient, subClient),
+    // Both, not just the publisher: the subscriber turns ready only once it has re-subscribed after
+    // a reconnect, and until then this replica would miss the others' messages.
     isUp: () => pubClient.isReady && subClient.isReady,
     close: async () => {
       await Promise.all([pubClient.close(), subClient.close()]);
