@@ -60,7 +60,7 @@ $('#chat-form').on('submit', (event) => {
   $input.val('');
   $sendError.prop('hidden', true);
   socket.timeout(SEND_TIMEOUT_MS).emit('chat message', text, (err, result) => {
-    const error = err ? 'not delivered: the server did not answer' : result.ok ? undefined : result.error;
-    if (error) $sendError.text(`Message ${JSON.stringify(text)} ${error}`).prop('hidden', false);
+    const error = err ? 'the server did not answer in time' : result.ok ? undefined : result.error;
+    if (error) $sendError.text(`Not sent: ${error}`).prop('hidden', false);
   });
 });
