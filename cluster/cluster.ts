@@ -59,11 +59,12 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
     started.push(redis);
     const redisUrl = `redis://127.0.0.1:${ports.redis}`;
 
+    // All replicas start at once; each is in `started` before anything can fail, so none leaks.
     const replicas = numbers.map((number): Replica => {
       const port = ports.replica(number);
-      const process = spawnReplica({ number, port, redisUrl, dir: stateDir });
-      started.push(process);
-      return { number, port, url: `http://127.0.0.1:${port}`, process };
+      const child = spawnReplica({ number, port, redisUrl, dir: stateDir });
+      started.push(child);
+      return { number, port, url: `http://127.0.0.1:${port}`, process: child };
     });
     await Promise.all(replicas.map((replica) => waitUntilReady(replica.process, () => answersHttp(`${replica.url}/healthz`))));
 
