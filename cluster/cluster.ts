@@ -66,7 +66,7 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
       started.push(child);
       return { number, port, url: `http://127.0.0.1:${port}`, process: child };
     });
-    await Promise.all(replicas.map((replica) => waitUntilReady(replica.process, () => answersHttp(`${replica.url}/healthz`))));
+    await Promise.all(replicas.map((replica) => waitUntilReady(replica.process, () => answersHealthz(replica.port))));
 
     const realConf = readFileSync(NGINX_CONF_PATH, 'utf8');
     started.push(await startNginx({ conf: realConf, ports, prefix: join(stateDir, 'nginx') }));
@@ -112,7 +112,7 @@ export function envWithoutChatConfig(): NodeJS.ProcessEnv {
 /** A replica, resolved once its /healthz answers 200; stopped again if it never does. */
 export async function startReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): Promise<ChildService> {
   const service = spawnReplica(options);
-  await waitOrStop(service, () => answersHttp(`http://127.0.0.1:${options.port}/healthz`));
+  await waitOrStop(service, () => answersHealthz(options.port));
   return service;
 }
 
@@ -130,17 +130,18 @@ async function waitOrStop(service: ChildService, isReady: () => Promise<boolean>
  * it), in `prefix`, and resolves once a replica answers through it.
  */
 export async function startNginx(options: { conf: string; ports: ClusterPorts; prefix: string; name?: string }): Promise<ChildService> {
-  requirePrograms([NGINX]);
+  const name = options.name ?? 'nginx';
   mkdirSync(join(options.prefix, 'temp'), { recursive: true });
   writeFileSync(join(options.prefix, 'nginx.conf'), deriveLocalNginxConf(options.conf, options.ports, options.prefix));
   const service = startService(
-    options.name ?? 'nginx',
+    name,
     requireProgram(NGINX),
     // -e stderr: log start-up errors to our log file, not /var/log/nginx.
     ['-p', `${options.prefix}/`, '-c', 'nginx.conf', '-e', 'stderr', '-g', 'daemon off;'],
-    { logFile: join(options.prefix, '..', `${options.name ?? 'nginx'}.log`) },
+    { logFile: join(options.prefix, '..', `${name}.log`) },
   );
-  await waitUntilReady(service, () => answersHttp(`http://127.0.0.1:${options.ports.nginx}/healthz`));
+  // Through nginx, /healthz answers only once nginx can reach a replica.
+  await waitOrStop(service, () => answersHealthz(options.ports.nginx));
   return service;
 }
 
@@ -159,8 +160,9 @@ export async function isPortFree(port: number): Promise<boolean> {
   });
 }
 
-async function answersHttp(url: string): Promise<boolean> {
-  const response = await fetch(url);
+/** Whether GET /healthz on 127.0.0.1:`port` answers 200. */
+async function answersHealthz(port: number): Promise<boolean> {
+  const response = await fetch(`http://127.0.0.1:${port}/healthz`);
   await response.body?.cancel();
   return response.ok;
 }

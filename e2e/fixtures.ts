@@ -67,7 +67,6 @@ interface OpenChatOptions {
 }
 
 export const test = base.extend<{ stack: StackInfo; openChat: (options: OpenChatOptions) => Promise<ChatPage> }>({
-  // eslint-disable-next-line no-empty-pattern
   stack: async ({}, use) => use(stackInfo()),
 
   /** Opens the chat in a browser context of its own; contexts and proxies close after the test. */
