@@ -19,7 +19,7 @@ RUN npm ci
 # Only what `npm run build` reads: tsconfig.build.json extends tsconfig.base.json, and the client
 # build type-checks with client/tsconfig.json before esbuild bundles client/chat.ts.
 COPY tsconfig*.json ./
-COPY src/ src/
+COPY server/ server/
 COPY client/ client/
 RUN npm run build
 
@@ -39,7 +39,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
 # The compiled server and browser bundle from the build stage, and the files served as they are.
-# src/app.ts finds views/, public/ and dist/client/ relative to dist/, so the layout must match
+# server/app.ts finds views/, public/ and dist/client/ relative to dist/, so the layout must match
 # the project's.
 COPY --from=build /app/dist/ dist/
 COPY views/ views/
@@ -53,5 +53,5 @@ USER node
 EXPOSE 3000
 
 # The exec form (a JSON list) runs node as PID 1 with no shell or npm in between, so `docker stop`'s
-# SIGTERM reaches the server, whose handler closes connections cleanly (src/main.ts).
+# SIGTERM reaches the server, whose handler closes connections cleanly (server/main.ts).
 CMD ["node", "dist/main.js"]

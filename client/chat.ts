@@ -1,9 +1,9 @@
 /**
  * The browser side of the chat. `io` comes from /socket.io/socket.io.js and `$` from jQuery, both
- * loaded by views/index.ejs; the event types are the server's own (src/events.ts).
+ * loaded by views/index.ejs; the event types are the server's own (server/events.ts).
  */
 import type { Socket } from 'socket.io-client';
-import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../src/events.js';
+import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../server/events.js';
 
 /** How long to wait for the server to accept a message before saying it was not delivered. */
 const SEND_TIMEOUT_MS = 5000;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadConfig } from '../server/config.js';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable`, and returns its message. */
 function refusal(env: NodeJS.ProcessEnv, variable: string): string {

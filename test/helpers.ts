@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
-import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../src/events.js';
+import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../server/events.js';
 
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
 export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';

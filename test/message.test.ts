@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_MESSAGE_LENGTH, parseMessageText } from '../src/message.js';
+import { MAX_MESSAGE_LENGTH, parseMessageText } from '../server/message.js';
 
 // The error texts are part of the protocol: the client shows them to the user as they are.
 const NOT_TEXT = 'message must be text';

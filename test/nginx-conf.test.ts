@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { deriveLocalNginxConf, withoutStickySessions } from '../cluster/nginx-conf.js';
 import { NGINX, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, replicaNumbers } from '../cluster/topology.js';
-import { startChatServer } from '../src/server.js';
+import { startChatServer } from '../server/server.js';
 import { httpGetText, makeTempDir, runToExit } from './helpers.js';
 
 // Never started: `nginx -t` only parses, so these ports are not bound.

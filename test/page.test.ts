@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { loadConfig } from '../src/config.js';
-import { startChatServer, type RunningChatServer } from '../src/server.js';
+import { loadConfig } from '../server/config.js';
+import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { getHealth, httpGetText } from './helpers.js';
 
 const logger = pino({ level: 'silent' });

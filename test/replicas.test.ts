@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { ChildService } from '../cluster/child-process.js';
-import { MAX_MESSAGE_LENGTH } from '../src/message.js';
+import { MAX_MESSAGE_LENGTH } from '../server/message.js';
 import {
   connectChatClient,
   EVENT_TIMEOUT_MS,

@@ -56,8 +56,6 @@ describe('a replica whose port is taken', () => {
   });
   after(() => new Promise<void>((resolve) => occupier.close(() => resolve())));
 
-  // TODO: src/main.ts logs the start-up error with pino's `err` serializer, whose JSON line
-  // carries the full stack; this test fails until that is changed (see the test report).
   test('exits 1 with a one-line reason and no stack trace', async () => {
     const result = await runToExit(process.execPath, [REPLICA_ENTRY], {
       env: { ...envWithoutChatConfig(), PORT: String(port), NODE_NUMBER: '5' },

@@ -1,5 +1,5 @@
 /**
- * The chat's wire protocol, declared once and used by the server (src/chat.ts) and the browser
+ * The chat's wire protocol, declared once and used by the server (server/chat.ts) and the browser
  * client (client/chat.ts) through Socket.IO's typed `Server` and `Socket`.
  */
 

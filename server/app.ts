@@ -14,7 +14,7 @@ export interface HealthReport {
   connections: number;
 }
 
-// Both src/app.ts (under tsx) and dist/app.js (compiled) sit one level below the project root.
+// Both server/app.ts (under tsx) and dist/app.js (compiled) sit one level below the project root.
 const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 // Served from the installed package rather than a CDN, so the page works offline.
 const jqueryDist = dirname(createRequire(import.meta.url).resolve('jquery'));
