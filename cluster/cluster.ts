@@ -13,7 +13,7 @@ import { NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-p
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
 /** The compiled replica: `npm run build` makes it. */
-export const REPLICA_ENTRY = join(PROJECT_ROOT, 'dist', 'main.js');
+export const REPLICA_ENTRY = join(PROJECT_ROOT, 'dist', 'server', 'main.js');
 
 export interface Replica {
   number: number;
@@ -78,13 +78,18 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
   }
 }
 
-/** redis-server in the foreground, resolved once it answers PING; stopped again if it never does. */
+/**
+ * redis-server in the foreground, resolved once it answers PING; stopped again if it never does.
+ * Started again on the same `dir`, it reloads the message log it had.
+ */
 export async function startRedis(options: { port: number; dir: string; name?: string }): Promise<ChildService> {
   const name = options.name ?? 'redis';
   const service = startService(name, requireProgram(REDIS_SERVER), [
     '--port', String(options.port), '--bind', '127.0.0.1', '--dir', options.dir,
-    // A chat relay keeps nothing: no snapshots, no append-only file.
-    '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '',
+    // The message log must outlive a Redis restart: every write goes to the append-only file in
+    // `dir` before Redis answers it (fsync'ed once a second), and is read back at start. No snapshots.
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    '--daemonize', 'no', '--logfile', '',
   ], { logFile: join(options.dir, `${name}.log`) });
   await waitOrStop(service, () => redisAnswersPing(`redis://127.0.0.1:${options.port}`));
   return service;

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,19 +9,25 @@ import { MAX_MESSAGE_LENGTH } from './message.js';
 /** What GET /healthz reports. */
 export interface HealthReport {
   instance: string;
-  /** "none" when this replica runs without Redis (single node). */
+  /** "down" when Redis did not answer a PING in time; "none" without Redis (single node). */
   redis: 'up' | 'down' | 'none';
   /** Socket.IO connections held by this replica, not the cluster. */
   connections: number;
 }
 
-// Both server/app.ts (under tsx) and dist/app.js (compiled) sit one level below the project root.
-const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+/** The folder with package.json: this file runs as server/app.ts (tsx) and as dist/server/app.js. */
+function findProjectRoot(): string {
+  for (let folder = dirname(fileURLToPath(import.meta.url)); ; folder = dirname(folder)) {
+    if (existsSync(join(folder, 'package.json'))) return folder;
+    if (folder === dirname(folder)) throw new Error('no package.json above the server code');
+  }
+}
+const projectRoot = findProjectRoot();
 // Served from the installed package rather than a CDN, so the page works offline.
 const jqueryDist = dirname(createRequire(import.meta.url).resolve('jquery'));
 
 /** The HTTP side: the chat page, its static files, and the health check. */
-export function createApp(options: { instance: string; health: () => HealthReport }): express.Express {
+export function createApp(options: { instance: string; health: () => Promise<HealthReport> }): express.Express {
   const app = express();
 
   app.use(
@@ -40,15 +47,15 @@ export function createApp(options: { instance: string; health: () => HealthRepor
     res.render('index', { instance: options.instance, maxMessageLength: MAX_MESSAGE_LENGTH });
   });
 
-  app.get('/healthz', (_req, res) => {
-    const report = options.health();
+  app.get('/healthz', async (_req, res) => {
+    const report = await options.health();
     // Load balancers and compose healthchecks read the status: a replica that cannot reach Redis
     // would accept clients whose messages never leave it.
     res.status(report.redis === 'down' ? 503 : 200).json(report);
   });
 
   app.use(express.static(join(projectRoot, 'public')));
-  app.use('/js', express.static(join(projectRoot, 'dist', 'client')));
+  app.use('/js', express.static(join(projectRoot, 'dist', 'browser')));
   app.use('/vendor/jquery', express.static(jqueryDist));
 
   return app;

@@ -1,32 +1,90 @@
+/**
+ * The chat itself: check each handshake, greet each connection with its replica and the history,
+ * log each valid message and then broadcast it cluster-wide.
+ */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Server } from 'socket.io';
-import type { ChatMessage, ClientToServerEvents, SendResult, ServerToClientEvents } from './events.js';
-import { parseMessageText } from './message.js';
+import type { Server, Socket } from 'socket.io';
+import type { ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
+import { parseHandshake, type Handshake } from './handshake.js';
+import { parseMessage } from './message.js';
+import { HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
 
-export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents>;
+export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
+type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 
-/** The chat itself: greet each connection, validate each message, broadcast it cluster-wide. */
-export function registerChatHandlers(io: ChatServer, instance: string, logger: Logger): void {
+export interface ChatOptions {
+  /** This replica's NODE_NUMBER. */
+  instance: string;
+  log: MessageLog;
+  logger: Logger;
+  /** Aborted when the server shuts down: background retries stop. */
+  signal: AbortSignal;
+}
+
+/** Between attempts to read the history while Redis is unavailable. */
+const LOG_RETRY_INTERVAL_MS = 1000;
+
+export function registerChatHandlers(io: ChatServer, options: ChatOptions): void {
+  const { instance, log, logger, signal } = options;
+
+  io.use((socket, next) => {
+    const parsed = parseHandshake(socket.handshake.auth);
+    if (!parsed.ok) return next(new Error(parsed.error));
+    socket.data = parsed.handshake;
+    next();
+  });
+
   io.on('connection', (socket) => {
     socket.emit('welcome', { instance });
+    // Read after the socket has joined, so that a message logged while this read is under way
+    // still reaches it live: it may then arrive twice, and the client keeps one.
+    void sendHistory(socket);
 
     // Both arguments come off the wire, so they are `unknown` here whatever the event types say.
-    socket.on('chat message', (payload: unknown, ack: unknown) => {
+    socket.on('chat message', async (payload: unknown, ack: unknown) => {
       const reply = typeof ack === 'function' ? (ack as (result: SendResult) => void) : undefined;
 
-      const parsed = parseMessageText(payload);
+      const parsed = parseMessage(payload);
       if (!parsed.ok) {
         logger.info({ socketId: socket.id, reason: parsed.error }, 'rejected a chat message');
-        reply?.({ ok: false, error: parsed.error });
+        reply?.({ ok: false, error: parsed.error, retryable: false });
         return;
       }
 
-      const message: ChatMessage = { id: randomUUID(), text: parsed.text, instance, at: Date.now() };
-      // io.emit goes through the adapter. With Redis, every replica receives the message on its
-      // subscription and delivers it to its own clients; this replica alone would reach only its own.
-      io.emit('chat message', message);
-      reply?.({ ok: true, id: message.id });
+      let appended: Appended;
+      try {
+        // A client that sends no key cannot retry safely, but gets a key of its own all the same,
+        // so that every append takes the same path.
+        appended = await log.append({ text: parsed.text, instance, at: Date.now() }, parsed.key ?? randomUUID());
+      } catch (err) {
+        // Whatever went wrong is on the server's side (Redis down, frozen, slow), so the same
+        // message may well succeed when sent again.
+        logger.warn({ err, socketId: socket.id }, 'could not log a chat message: %s', (err as Error).message);
+        reply?.({ ok: false, error: (err as Error).message, retryable: true });
+        return;
+      }
+      // Only now that it is in the log. io.emit goes through the adapter: with Redis, every replica
+      // receives it on its subscription and delivers it to its own clients. A duplicate (a retry
+      // of a message logged before) is announced again: its first announcement may never have
+      // happened, and clients that did receive it keep one copy.
+      if (appended.message) io.emit('chat message', appended.message);
+      reply?.({ ok: true, id: appended.id });
     });
   });
+
+  /** The history this socket asked for; while the log cannot be read, tries again every second. */
+  async function sendHistory(socket: ChatSocket): Promise<void> {
+    const { lastSeenId } = socket.data;
+    while (socket.connected && !signal.aborted) {
+      try {
+        socket.emit('history', lastSeenId ? await log.after(lastSeenId, HISTORY_LIMIT) : await log.latest(HISTORY_LIMIT));
+        return;
+      } catch (err) {
+        logger.warn({ err, socketId: socket.id }, 'could not read the history, retrying: %s', (err as Error).message);
+        await delay(LOG_RETRY_INTERVAL_MS);
+      }
+    }
+  }
 }

@@ -9,15 +9,32 @@ const messageTextSchema = z
   .min(1, 'message is empty')
   .max(MAX_MESSAGE_LENGTH, `message is longer than ${MAX_MESSAGE_LENGTH} characters`);
 
-export type ParsedText = { ok: true; text: string } | { ok: false; error: string };
+/** Long enough to be unguessable, short enough to be a cheap Redis key. */
+const BAD_KEY = 'key must be 8-64 letters, digits, - or _';
+const messageKeySchema = z.string({ error: BAD_KEY }).regex(/^[\w-]{8,64}$/, BAD_KEY);
+
+/** `{ text, key? }`; no other fields, so a typo in a field name is an error rather than ignored. */
+const outgoingMessageSchema = z.strictObject(
+  { text: messageTextSchema, key: messageKeySchema.optional() },
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys' ? `unknown field in message: ${issue.keys.join(', ')}` : 'message must be text, or { text, key }',
+  },
+);
+
+export type ParsedMessage = { ok: true; text: string; key: string | undefined } | { ok: false; error: string };
 
 /**
- * Validates what a client sent as a chat message. The payload comes straight off the wire, so it
- * is `unknown` whatever the event types say: a hostile client can send anything.
+ * Validates what a client sent as a chat message: a string, or `{ text, key }` (shared/events.ts).
+ * The payload comes straight off the wire, so it is `unknown` whatever the event types say: a
+ * hostile client can send anything.
  */
-export function parseMessageText(payload: unknown): ParsedText {
-  const result = messageTextSchema.safeParse(payload);
+export function parseMessage(payload: unknown): ParsedMessage {
+  const result =
+    typeof payload === 'string'
+      ? messageTextSchema.transform((text) => ({ text, key: undefined })).safeParse(payload)
+      : outgoingMessageSchema.safeParse(payload);
   return result.success
-    ? { ok: true, text: result.data }
+    ? { ok: true, text: result.data.text, key: result.data.key }
     : { ok: false, error: result.error.issues[0]!.message };
 }

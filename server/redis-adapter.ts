@@ -1,13 +1,59 @@
+/**
+ * The two Redis connections a replica holds, the Socket.IO Redis adapter on top of them, and the
+ * settings that keep a Redis outage from ever crashing the replica.
+ */
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 
-/** The Redis adapter and the two connections it runs on. */
-export interface RedisAdapterConnection {
+/** How long a command may take, round trip, before the replica treats Redis as unavailable. */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000;
+/**
+ * Commands written and not yet answered, at most. While Redis is connected but frozen, further
+ * commands fail at once instead of piling up in memory.
+ */
+const MAX_PENDING_COMMANDS = 10_000;
+
+/** Redis did not answer within REDIS_COMMAND_TIMEOUT_MS. It may still run the command later. */
+export class RedisTimeoutError extends Error {
+  override name = 'RedisTimeoutError';
+}
+
+/**
+ * `command`, or a RedisTimeoutError once `timeoutMs` have passed. node-redis's own command timeout
+ * covers only the wait to be written: once sent, a command waits for its answer indefinitely, and
+ * a frozen Redis (connected, not answering) never sends one. Without this, an append would leave
+ * its sender waiting forever.
+ */
+export async function answeredInTime<T>(command: Promise<T>, timeoutMs = REDIS_COMMAND_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([command, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface RedisConnection {
+  /** The connection for ordinary commands (the message log, health checks). */
+  commands: RedisClientType;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */
   adapter: ReturnType<typeof createAdapter>;
-  /** True while both connections are ready; /healthz reports it. */
-  isUp(): boolean;
+  /** Whether Redis answers a PING in time and the subscriber is subscribed. */
+  isHealthy(): Promise<boolean>;
+  /**
+   * Resolves when the subscriber connection answers a PING. Redis answers in order, so every
+   * message it published to this replica before the PING has arrived by then.
+   */
+  pingSubscriber(): Promise<void>;
+  /**
+   * Calls `listener` each time the subscriber is subscribed again after losing its connection.
+   * Messages published in between never reached this replica (server/repair.ts).
+   */
+  onResubscribed(listener: () => void): void;
   /** Closes both connections. Call after `io.close()`, which stops the adapter using them. */
   close(): Promise<void>;
 }
@@ -17,28 +63,80 @@ export interface RedisAdapterConnection {
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
  * keeps retrying (and this promise keeps waiting); every failure is logged.
  */
-export async function connectRedisAdapter(url: string, logger: Logger): Promise<RedisAdapterConnection> {
-  // A connection in subscriber mode can run no other command, so publishing needs a second one.
-  const pubClient = createClient({ url });
-  const subClient = pubClient.duplicate();
+export async function connectRedis(url: string, logger: Logger): Promise<RedisConnection> {
+  const commands: RedisClientType = createClient({
+    url,
+    // node-redis would otherwise queue commands while disconnected and run them on reconnect,
+    // however late. A chat message must be stored now or refused now, so fail at once instead.
+    disableOfflineQueue: true,
+    commandsQueueMaxLength: MAX_PENDING_COMMANDS,
+  });
+  // A connection in subscriber mode can run no other command, so subscribing needs a second one.
+  const subscriber = commands.duplicate();
 
   // Without an 'error' listener, a Redis outage would crash the process; node-redis reconnects by
-  // itself, and the adapter re-subscribes its channels when the subscriber is back.
-  pubClient.on('error', (err: Error) => logger.error({ err }, 'redis publisher: %s', err.message));
-  subClient.on('error', (err: Error) => logger.error({ err }, 'redis subscriber: %s', err.message));
+  // itself, and subscribes again to the adapter's channels before it reports 'ready'.
+  commands.on('error', (err: Error) => logger.error({ err }, 'redis: %s', err.message));
+  subscriber.on('error', (err: Error) => logger.error({ err }, 'redis subscriber: %s', err.message));
+
+  const resubscribedListeners: (() => void)[] = [];
+  let subscriptionLost = false;
+  subscriber.on('error', () => {
+    if (!subscriber.isReady) subscriptionLost = true;
+  });
+  subscriber.on('ready', () => {
+    if (!subscriptionLost) return;
+    subscriptionLost = false;
+    logger.info('redis subscriber: subscribed again');
+    for (const listener of resubscribedListeners) listener();
+  });
 
   logger.info('connecting to Redis at %s', redactPassword(url));
-  await Promise.all([pubClient.connect(), subClient.connect()]);
+  await Promise.all([commands.connect(), subscriber.connect()]);
 
   return {
-    adapter: createAdapter(pubClient, subClient),
-    // Both, not just the publisher: the subscriber turns ready only once it has re-subscribed after
-    // a reconnect, and until then this replica would miss the others' messages.
-    isUp: () => pubClient.isReady && subClient.isReady,
+    commands,
+    adapter: createAdapter(
+      withDroppedPromisesReported(commands, ['publish'], logger),
+      withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
+    ),
+    isHealthy: async () => {
+      if (!subscriber.isReady) return false;
+      try {
+        return (await answeredInTime(commands.ping())) === 'PONG';
+      } catch {
+        return false;
+      }
+    },
+    // RESP3 (node-redis's default) allows PING on a subscribed connection.
+    pingSubscriber: async () => {
+      await answeredInTime(subscriber.ping());
+    },
+    onResubscribed: (listener) => resubscribedListeners.push(listener),
     close: async () => {
-      await Promise.all([pubClient.close(), subClient.close()]);
+      await Promise.all([commands.close(), subscriber.close()]);
     },
   };
+}
+
+/**
+ * @socket.io/redis-adapter 8.3.0 calls `pubClient.publish()` (and, on the subscriber, the
+ * (un)subscribe methods) and drops the promise each returns. While Redis is down, those promises
+ * reject, and an unhandled rejection ends a Node process: every replica that broadcast during an
+ * outage would exit. The adapter is given a view of each client whose `methods` report their
+ * failure instead. What a lost publish means for the chat is covered by the message log: see server/repair.ts.
+ */
+function withDroppedPromisesReported(client: RedisClientType, methods: string[], logger: Logger): RedisClientType {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !methods.includes(property) || typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        (value.apply(receiver, args) as Promise<unknown>).catch((err: Error) => {
+          logger.warn({ err }, 'redis: %s failed: %s', property, err.message);
+        });
+    },
+  });
 }
 
 function redactPassword(url: string): string {

@@ -4,7 +4,10 @@ import { Server } from 'socket.io';
 import { createApp } from './app.js';
 import { registerChatHandlers, type ChatServer } from './chat.js';
 import type { Config } from './config.js';
-import { connectRedisAdapter } from './redis-adapter.js';
+import { createMemoryLog } from './message-log.js';
+import { connectRedis } from './redis-adapter.js';
+import { createRedisMessageLog } from './redis-message-log.js';
+import { startRepairs } from './repair.js';
 
 /** A replica that is listening. */
 export interface RunningChatServer {
@@ -14,22 +17,25 @@ export interface RunningChatServer {
   close(): Promise<void>;
 }
 
-/** Wires the pieces together: Redis adapter (or none), Express app, Socket.IO, chat handlers. */
+/** Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, chat handlers. */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
-  const redis = config.redisUrl ? await connectRedisAdapter(config.redisUrl, logger) : undefined;
-  if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter');
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
+  const log = redis ? createRedisMessageLog(redis.commands, logger) : createMemoryLog();
+  const stopping = new AbortController();
 
   const app = createApp({
     instance: config.instance,
-    health: () => ({
+    health: async () => ({
       instance: config.instance,
-      redis: redis ? (redis.isUp() ? 'up' : 'down') : 'none',
+      redis: redis ? ((await redis.isHealthy()) ? 'up' : 'down') : 'none',
       connections: io.engine.clientsCount,
     }),
   });
   const httpServer = createServer(app);
   const io: ChatServer = new Server(httpServer, { adapter: redis?.adapter });
-  registerChatHandlers(io, config.instance, logger);
+  registerChatHandlers(io, { instance: config.instance, log, logger, signal: stopping.signal });
+  if (redis) await startRepairs({ io, log, redis, logger, signal: stopping.signal });
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -42,6 +48,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   return {
     port,
     close: async () => {
+      stopping.abort();
       // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
       await io.close();
       await redis?.close();

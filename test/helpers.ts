@@ -3,6 +3,7 @@
  * HTTP requests from chosen source addresses, and waiting on conditions with a deadline.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
@@ -10,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
-import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../server/events.js';
+import { Timeline } from '../client/timeline.js';
+import type { ChatMessage, ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
 
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
 export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';
@@ -134,6 +136,82 @@ export async function connectChatClient(url: string): Promise<{ socket: ChatSock
     socket.close();
     throw err;
   }
+}
+
+/**
+ * A client that keeps its messages as the page does: live ones and `history` merged by id into a
+ * Timeline (client/timeline.ts), and on every reconnect it asks for what it missed (`lastSeenId`).
+ * It also counts how often each message arrived live, which the merge would hide.
+ */
+export class ListeningClient {
+  readonly timeline = new Timeline();
+  readonly liveCopies = new Map<string, number>();
+  /** Each replica that welcomed it, in order: more than one after a failover. */
+  readonly welcomes: string[] = [];
+
+  private constructor(readonly socket: ChatSocket) {
+    socket.on('welcome', ({ instance }) => this.welcomes.push(instance));
+    socket.on('chat message', (message) => {
+      this.liveCopies.set(message.id, (this.liveCopies.get(message.id) ?? 0) + 1);
+      this.timeline.merge([message]);
+    });
+    socket.on('history', (messages) => this.timeline.merge(messages));
+  }
+
+  /**
+   * Connected, welcomed, and holding the history. `reconnection` is off unless asked for, so that a dropped connection
+   * shows up in the test; `localAddress` picks the source address nginx's ip_hash sees.
+   */
+  static async connect(url: string, options: { localAddress?: string; reconnection?: boolean } = {}): Promise<ListeningClient> {
+    let client: ListeningClient | undefined;
+    const socket: ChatSocket = io(url, {
+      transports: ['websocket'],
+      reconnection: options.reconnection ?? false,
+      reconnectionDelayMax: 1000,
+      forceNew: true,
+      localAddress: options.localAddress,
+      auth: (send) => send({ lastSeenId: client?.timeline.catchUpCursor() }),
+      // localAddress reaches Node's `ws`, but socket.io-client's option types do not list it.
+    } as Parameters<typeof io>[1]);
+    client = new ListeningClient(socket);
+    // `history` follows `welcome`: once it is here, the client holds what the server had.
+    const ready = new Promise<void>((resolve, reject) => {
+      socket.once('history', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    try {
+      await withTimeout(ready, EVENT_TIMEOUT_MS, `a welcome and the history from ${url}`);
+      return client;
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  ids(): string[] {
+    return this.timeline.messages.map((message) => message.id);
+  }
+
+  /** Waits until the timeline holds every one of `ids`. */
+  async waitForIds(ids: readonly string[], what: string, timeoutMs = 10_000): Promise<void> {
+    await pollUntil(
+      async () => ids.filter((id) => !this.timeline.messages.some((message) => message.id === id)),
+      (missing) => missing.length === 0,
+      { what, timeoutMs },
+    );
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+/** Sends `{ text, key }` and returns the server's answer, or 'no answer' after `timeoutMs`. */
+export async function sendMessage(socket: ChatSocket, text: string, key: string = randomUUID(), timeoutMs = EVENT_TIMEOUT_MS): Promise<SendResult | 'no answer'> {
+  return socket
+    .timeout(timeoutMs)
+    .emitWithAck('chat message', { text, key })
+    .catch(() => 'no answer' as const);
 }
 
 /** The next `chat message` this client receives. Start waiting before sending. */

@@ -6,6 +6,8 @@ import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { getHealth, httpGetText } from './helpers.js';
 
 const logger = pino({ level: 'silent' });
+/** The page's own script: client/chat.ts as tsc compiles it. */
+const CHAT_SCRIPT = '/js/client/chat.js';
 
 /** The text of the first `<tag ...>text</tag>` in `html`. */
 function elementText(html: string, tag: string): string | undefined {
@@ -39,14 +41,32 @@ describe('the chat page of a single replica (no Redis)', () => {
     const jquery = sources.find((src) => src.startsWith('/vendor/jquery/'));
     assert.ok(sources.includes('/socket.io/socket.io.js'), `scripts: ${sources.join(', ')}`);
     assert.ok(jquery, `no jQuery from /vendor/jquery/ among: ${sources.join(', ')}`);
-    assert.ok(sources.includes('/js/chat.js'), `scripts: ${sources.join(', ')}`);
+    assert.ok(sources.includes(CHAT_SCRIPT), `scripts: ${sources.join(', ')}`);
 
-    for (const src of ['/socket.io/socket.io.js', jquery, '/js/chat.js']) {
+    for (const src of ['/socket.io/socket.io.js', jquery, CHAT_SCRIPT]) {
       const script = await httpGetText(`${baseUrl}${src}`);
       assert.equal(script.status, 200, `GET ${src}`);
       assert.match(script.contentType, /javascript/, `GET ${src}`);
       assert.ok(script.body.length > 0, `GET ${src} is empty`);
     }
+  });
+
+  test('every module the chat script imports, directly or not, is served too', async () => {
+    // No bundler: the browser fetches each relative `import ... from './x.js'` itself.
+    const seen = new Set<string>();
+    const pending = [CHAT_SCRIPT];
+    for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+      if (seen.has(path)) continue;
+      seen.add(path);
+      const script = await httpGetText(`${baseUrl}${path}`);
+      assert.equal(script.status, 200, `GET ${path}`);
+      assert.match(script.contentType, /javascript/, `GET ${path}`);
+      for (const [, specifier] of script.body.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]/gm)) {
+        assert.match(specifier!, /^\.\.?\//, `${path} imports ${specifier}, which a browser cannot resolve`);
+        pending.push(new URL(specifier!, `http://page${path}`).pathname);
+      }
+    }
+    assert.ok(seen.size > 1, `the chat script imports nothing: ${[...seen].join(', ')}`);
   });
 
   test('nothing is loaded from a CDN: the page works offline', async () => {

@@ -105,13 +105,15 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
     sender.on('chat message', (message) => received.push(message));
 
     const refusals: [payload: unknown, error: string][] = [
-      [{ text: 'an object, not a string' }, 'message must be text'],
+      [42, 'message must be text, or { text, key }'],
+      [{ text: 42 }, 'message must be text'],
+      [{ text: 'hi', key: 'not a key' }, 'key must be 8-64 letters, digits, - or _'],
       ['', 'message is empty'],
       ['x'.repeat(MAX_MESSAGE_LENGTH + 1), `message is longer than ${MAX_MESSAGE_LENGTH} characters`],
     ];
     for (const [payload, error] of refusals) {
       const ack: unknown = await untyped(sender).timeout(EVENT_TIMEOUT_MS).emitWithAck('chat message', payload);
-      assert.deepEqual(ack, { ok: false, error }, `ack for ${JSON.stringify(payload).slice(0, 40)}`);
+      assert.deepEqual(ack, { ok: false, error, retryable: false }, `ack for ${JSON.stringify(payload).slice(0, 40)}`);
     }
     // No acknowledgement to answer, and arguments of the wrong kinds: the server must not throw.
     untyped(sender).emit('chat message');

@@ -1,0 +1,81 @@
+/**
+ * The message log: every accepted message, in order, before anyone is told it was accepted. Its ids
+ * are the messages' ids (shared/log-id.ts), so a client can ask for "everything after X".
+ *
+ * With Redis it is a capped Redis Stream (server/redis-message-log.ts), shared by every replica and
+ * kept across restarts. A single node without Redis uses the in-memory log below, which behaves the
+ * same, so `npm run dev` shows the same page.
+ */
+import type { ChatMessage } from '../shared/events.js';
+import { compareLogIds } from '../shared/log-id.js';
+
+/** Entries the log keeps; older ones are trimmed. */
+export const LOG_CAPACITY = 1000;
+/** Messages in the `history` a client receives on connecting. */
+export const HISTORY_LIMIT = 100;
+/** How long a message key is remembered, so that a retry within it is recognised. */
+export const MESSAGE_KEY_TTL_SECONDS = 15 * 60;
+
+/** A message as a replica accepted it, before the log gives it an id. */
+export type NewMessage = Omit<ChatMessage, 'id'>;
+
+/**
+ * What `append` did. A duplicate (its key was appended already) logged nothing new, and carries the
+ * first message, unless that has since been trimmed from the log.
+ */
+export type Appended =
+  | { duplicate: false; id: string; message: ChatMessage }
+  | { duplicate: true; id: string; message: ChatMessage | undefined };
+
+export interface MessageLog {
+  /**
+   * Appends `message`, unless a message with the same `key` was appended within
+   * MESSAGE_KEY_TTL_SECONDS. Rejects with a message fit for the sender when the log cannot be
+   * written (Redis down, frozen or too slow): the caller must then not announce the message.
+   */
+  append(message: NewMessage, key: string): Promise<Appended>;
+  /** The newest `limit` messages, oldest first. */
+  latest(limit: number): Promise<ChatMessage[]>;
+  /** The newest `limit` messages with an id after `id`, oldest first. */
+  after(id: string, limit: number): Promise<ChatMessage[]>;
+}
+
+/** The log of a single node: the same contract, in this process's memory. */
+export function createMemoryLog(): MessageLog {
+  const entries: ChatMessage[] = [];
+  const idsByKey = new Map<string, { id: string; expires: number }>();
+  let lastTime = 0;
+  let sequence = 0;
+
+  // Ids like Redis makes them: the current millisecond, and a sequence within it.
+  function nextId(): string {
+    const now = Date.now();
+    if (now > lastTime) [lastTime, sequence] = [now, 0];
+    else sequence += 1;
+    return `${lastTime}-${sequence}`;
+  }
+
+  function forgetExpiredKeys(now: number): void {
+    for (const [key, { expires }] of idsByKey) {
+      if (expires > now) break; // insertion order is expiry order
+      idsByKey.delete(key);
+    }
+  }
+
+  return {
+    append: async (message, key) => {
+      const now = Date.now();
+      forgetExpiredKeys(now);
+      const known = idsByKey.get(key);
+      if (known) return { duplicate: true, id: known.id, message: entries.find((entry) => entry.id === known.id) };
+
+      const logged = { id: nextId(), ...message };
+      entries.push(logged);
+      if (entries.length > LOG_CAPACITY) entries.shift();
+      idsByKey.set(key, { id: logged.id, expires: now + MESSAGE_KEY_TTL_SECONDS * 1000 });
+      return { duplicate: false, id: logged.id, message: logged };
+    },
+    latest: async (limit) => entries.slice(-limit),
+    after: async (id, limit) => entries.filter((entry) => compareLogIds(entry.id, id) > 0).slice(-limit),
+  };
+}

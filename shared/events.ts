@@ -1,0 +1,59 @@
+/**
+ * The chat's wire protocol, declared once and used by the server (server/chat.ts) and the browser
+ * client (client/chat.ts) through Socket.IO's typed `Server` and `Socket`.
+ */
+
+/** A chat message as every client receives it: an entry of the message log. */
+export interface ChatMessage {
+  /** Its id in the message log (`<ms>-<seq>`, shared/log-id.ts): unique and ordered cluster-wide. */
+  id: string;
+  text: string;
+  /** NODE_NUMBER of the replica that accepted the message: shows which hop it took. */
+  instance: string;
+  /** When that replica accepted it, in epoch milliseconds. */
+  at: number;
+}
+
+/** What a client sends. A bare string is accepted too, for simple clients. */
+export interface OutgoingMessage {
+  text: string;
+  /**
+   * Idempotency key, chosen by the client per message (8-64 letters, digits, `-` or `_`). Sending
+   * again with the same key after a lost acknowledgement returns the first message's id instead
+   * of logging the text twice.
+   */
+  key?: string;
+}
+
+/**
+ * The answer to a `chat message`. `ok: true` means the message is in the log and will reach every
+ * client, live or by catch-up. `retryable` failures (Redis unavailable) may succeed if sent again
+ * with the same key; the others (bad input) will not.
+ */
+export type SendResult = { ok: true; id: string } | { ok: false; error: string; retryable: boolean };
+
+/** Sent in the Socket.IO handshake (`io({ auth })`); the page sends it again on every reconnect. */
+export interface HandshakeAuth {
+  /** Ask for the messages after this log id instead of the most recent ones. */
+  lastSeenId?: string;
+}
+
+export interface ServerToClientEvents {
+  /** Broadcast cluster-wide, through the Redis adapter, for every accepted message. */
+  'chat message': (message: ChatMessage) => void;
+  /** Sent right after connecting: which replica holds this connection. */
+  welcome: (info: { instance: string }) => void;
+  /**
+   * Logged messages, oldest first, to merge by id: after `welcome`, the most recent ones (or those
+   * after `lastSeenId`); later, any this replica may have missed while its Redis subscription was down.
+   */
+  history: (messages: ChatMessage[]) => void;
+}
+
+export interface ClientToServerEvents {
+  /**
+   * The message to send. The acknowledgement says whether it was logged, and why not. (The server
+   * also accepts the event without one: it just cannot tell such a client why it refused.)
+   */
+  'chat message': (message: OutgoingMessage | string, ack: (result: SendResult) => void) => void;
+}

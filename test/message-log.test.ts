@@ -1,0 +1,129 @@
+/**
+ * The message log's contract (server/message-log.ts), checked against both implementations: the
+ * Redis Stream of a cluster, on a real redis-server, and the in-memory log of a single node.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { createClient, type RedisClientType } from 'redis';
+import type { ChildService } from '../cluster/child-process.js';
+import { compareLogIds, isLogId } from '../shared/log-id.js';
+import { createMemoryLog, LOG_CAPACITY, type MessageLog, type NewMessage } from '../server/message-log.js';
+import { createRedisMessageLog } from '../server/redis-message-log.js';
+import { freePort, makeTempDir, startRedis } from './helpers.js';
+
+const logger = pino({ level: 'silent' });
+
+function draft(text: string): NewMessage {
+  return { text, instance: '1', at: Date.now() };
+}
+
+function describeLogContract(name: string, open: () => Promise<MessageLog>): void {
+  describe(`the message log: ${name}`, () => {
+    let log: MessageLog;
+    before(async () => {
+      log = await open();
+    });
+
+    test('append gives each message a log id, increasing with every append', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const appended = await log.append(draft(`ordered ${i}`), `order-key-${i}`);
+        assert.equal(appended.duplicate, false);
+        assert.ok(isLogId(appended.id), appended.id);
+        assert.equal(appended.message.id, appended.id);
+        assert.equal(appended.message.text, `ordered ${i}`);
+        ids.push(appended.id);
+      }
+      for (let i = 1; i < ids.length; i++) assert.ok(compareLogIds(ids[i - 1]!, ids[i]!) < 0, `${ids[i - 1]} before ${ids[i]}`);
+    });
+
+    test('a second append with the same key logs nothing and returns the first message', async () => {
+      const first = await log.append(draft('said once'), 'same-key-1');
+      const again = await log.append(draft('said twice?'), 'same-key-1');
+      assert.deepEqual(again, { duplicate: true, id: first.id, message: first.message });
+      assert.equal((await log.latest(5)).filter((message) => message.text.startsWith('said')).length, 1);
+    });
+
+    test('latest(n): the newest n, oldest first', async () => {
+      const ids = [];
+      for (let i = 0; i < 3; i++) ids.push((await log.append(draft(`latest ${i}`), `latest-key-${i}`)).id);
+      assert.deepEqual((await log.latest(3)).map((message) => message.id), ids);
+      assert.deepEqual((await log.latest(2)).map((message) => message.id), ids.slice(1));
+    });
+
+    test('after(id, n): exactly the messages after id, the newest n of them, oldest first', async () => {
+      const ids = [];
+      for (let i = 0; i < 4; i++) ids.push((await log.append(draft(`after ${i}`), `after-key-${i}`)).id);
+      assert.deepEqual((await log.after(ids[0]!, 10)).map((message) => message.id), ids.slice(1));
+      assert.deepEqual((await log.after(ids[0]!, 2)).map((message) => message.id), ids.slice(2));
+      assert.deepEqual(await log.after(ids[3]!, 10), []);
+    });
+
+    test(`keeps at least ${LOG_CAPACITY} messages, and trims older ones`, async () => {
+      const first = await log.append(draft('soon trimmed'), 'trim-first');
+      const ids: string[] = [];
+      for (let i = 0; i < LOG_CAPACITY + 200; i++) ids.push((await log.append(draft(`filler ${i}`), `trim-${i}`)).id);
+      const kept = await log.after('0-0', 10 * LOG_CAPACITY);
+      assert.ok(kept.length >= LOG_CAPACITY, `kept ${kept.length}`);
+      assert.ok(kept.length < LOG_CAPACITY + 200, `kept ${kept.length}: nothing was trimmed`);
+      assert.deepEqual(kept.slice(-LOG_CAPACITY).map((message) => message.id), ids.slice(-LOG_CAPACITY));
+      assert.ok(!kept.some((message) => message.id === first.id), 'the oldest message is still there');
+      // Its key is still remembered: a late retry is recognised, though the message is gone.
+      assert.deepEqual(await log.append(draft('soon trimmed'), 'trim-first'), { duplicate: true, id: first.id, message: undefined });
+    });
+  });
+}
+
+describeLogContract('in memory (single node)', async () => createMemoryLog());
+
+describe('on a real redis-server', () => {
+  let dir: string;
+  let redis: ChildService | undefined;
+  let client: RedisClientType;
+
+  before(async () => {
+    dir = makeTempDir('message-log');
+    const port = await freePort();
+    redis = await startRedis({ port, dir });
+    client = createClient({ url: `redis://127.0.0.1:${port}` });
+    client.on('error', () => {}); // the restart test below drops this connection
+    await client.connect();
+  });
+  after(async () => {
+    client?.destroy();
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, logger));
+
+  test('an entry that is not a chat message (written by anything else with access) is skipped', async () => {
+    const log = createRedisMessageLog(client, logger);
+    const before = await log.append(draft('before the junk'), 'junk-before');
+    await client.xAdd('{chat}:log', '*', { message: '{"text":42}' });
+    await client.xAdd('{chat}:log', '*', { message: 'not json' });
+    const afterJunk = await log.append(draft('after the junk'), 'junk-after');
+    assert.deepEqual((await log.after(before.id, 10)).map((message) => message.id), [afterJunk.id]);
+  });
+
+  test('after a restart of Redis with its append-only file, the log is still there', async () => {
+    const log = createRedisMessageLog(client, logger);
+    const kept = await log.append(draft('survives a restart'), 'restart-key');
+    const port = Number(new URL(client.options?.url ?? '').port);
+    await redis?.stop();
+    redis = await startRedis({ port, dir, name: 'redis-restarted' });
+    const fresh = createClient({ url: `redis://127.0.0.1:${port}` });
+    await fresh.connect();
+    try {
+      const reopened = createRedisMessageLog(fresh as RedisClientType, logger);
+      assert.deepEqual((await reopened.latest(1))[0], kept.message);
+      // Its script cache was emptied by the restart: appending still works (NOSCRIPT, then EVAL).
+      const next = await reopened.append(draft('after the restart'), 'restart-key-2');
+      assert.ok(compareLogIds(kept.id, next.id) < 0);
+    } finally {
+      fresh.destroy();
+    }
+  });
+});
