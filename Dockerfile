@@ -1,10 +1,10 @@
 # The chat replica's image. docker-compose.yml runs four containers of it behind nginx.
 #
-# Two stages: the first has the compilers (TypeScript, esbuild) and builds dist/; the second starts
+# Two stages: the first has the compiler (TypeScript) and builds dist/; the second starts
 # again from a clean base and takes only dist/ and the production dependencies, so the image that
 # runs carries neither the compilers nor the TypeScript sources.
 
-# ---- build: compile the server and bundle the browser script -------------------------------------
+# ---- build: compile the server and the browser script ---------------------------------------------
 # The current Node LTS. "slim" is Debian without compilers or docs; nothing here builds native code.
 FROM node:24-slim AS build
 WORKDIR /app
@@ -16,10 +16,11 @@ COPY package.json package-lock.json ./
 # and fails if package.json and the lockfile disagree, rather than quietly updating the lockfile.
 RUN npm ci
 
-# Only what `npm run build` reads: tsconfig.build.json extends tsconfig.base.json, and the client
-# build type-checks with client/tsconfig.json before esbuild bundles client/chat.ts.
-COPY tsconfig*.json ./
+# Only what `npm run build` reads: server/ and client/ each compile with a tsconfig.json of their
+# own, which extends the root one, and both import shared/.
+COPY tsconfig.json ./
 COPY server/ server/
+COPY shared/ shared/
 COPY client/ client/
 RUN npm run build
 
@@ -32,15 +33,15 @@ WORKDIR /app
 # dependencies when NODE_ENV is production.
 ENV NODE_ENV=production
 
-# Same caching order as above. --omit=dev says it outright: no TypeScript, esbuild, Playwright, tsx.
+# Same caching order as above. --omit=dev says it outright: no TypeScript, Playwright, tsx.
 # The npm cache is only useful while installing, so it is removed in the same layer (a later
 # `RUN rm` could not shrink a layer that is already written).
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 
-# The compiled server and browser bundle from the build stage, and the files served as they are.
-# server/app.ts finds views/, public/ and dist/client/ relative to dist/, so the layout must match
-# the project's.
+# The compiled server and browser script from the build stage, and the files served as they are.
+# server/app.ts finds views/, public/ and dist/browser/ from the folder holding package.json, so the
+# layout must match the project's.
 COPY --from=build /app/dist/ dist/
 COPY views/ views/
 COPY public/ public/
@@ -54,4 +55,4 @@ EXPOSE 3000
 
 # The exec form (a JSON list) runs node as PID 1 with no shell or npm in between, so `docker stop`'s
 # SIGTERM reaches the server, whose handler closes connections cleanly (server/main.ts).
-CMD ["node", "dist/main.js"]
+CMD ["node", "dist/server/main.js"]

@@ -29,6 +29,8 @@ export interface RunningCluster {
   /** Logs and state: `<stateDir>/<service>.log`. */
   stateDir: string;
   replicas: Replica[];
+  /** The redis-server it started (tests stop and restart it; `stop()` does not know of a new one). */
+  redis: ChildService;
   /** Stops every child, nginx first and Redis last. */
   stop(): Promise<void>;
 }
@@ -71,7 +73,7 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
     const realConf = readFileSync(NGINX_CONF_PATH, 'utf8');
     started.push(await startNginx({ conf: realConf, ports, prefix: join(stateDir, 'nginx') }));
 
-    return { url: `http://127.0.0.1:${ports.nginx}`, ports, stateDir, replicas, stop: stopAll };
+    return { url: `http://127.0.0.1:${ports.nginx}`, ports, stateDir, replicas, redis, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;

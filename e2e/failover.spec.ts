@@ -1,22 +1,26 @@
 import { clientAddress, expect, test, uniqueText } from './fixtures.js';
 
 // Runs last (the `failover` project depends on all the others): the replica it stops stays down.
-test('when its replica stops, a page reconnects through nginx to another one and chats again', async ({ stack, openChat }) => {
+test('when its replica stops, a page reconnects through nginx to another one, catches up, and chats again', async ({ stack, openChat }) => {
   const survivor = await openChat({ url: stack.url, from: clientAddress(1) });
   const before = (await survivor.connected()).instance;
   const serving = stack.replicas.find((replica) => String(replica.number) === before)!;
+  // A page on another replica, reached directly, that keeps talking through the failover.
+  const other = stack.replicas.find((replica) => replica !== serving)!;
+  const peer = await openChat({ url: other.url });
+  await peer.connected();
 
-  process.kill(serving.pid, 'SIGTERM');
+  process.kill(serving.pid, 'SIGKILL');
+  // Said while the survivor has no connection: it must catch up on it after reconnecting.
+  const whileAway = uniqueText('while you were away');
+  await peer.send(whileAway);
 
   // Socket.IO reconnects by itself; nginx sends the same client to a live replica.
   await expect(survivor.connection).not.toHaveAttribute('data-instance', before, { timeout: 10_000 });
   const after = (await survivor.connected()).instance;
   await expect(survivor.connection).toContainText(`#${after}`);
-
-  // A page on yet another replica, reached directly.
-  const other = stack.replicas.find((replica) => ![before, after].includes(String(replica.number)))!;
-  const peer = await openChat({ url: other.url });
-  await peer.connected();
+  await survivor.expectMessage(whileAway, String(other.number));
+  await expect(survivor.message(whileAway)).toHaveCount(1);
 
   const fromSurvivor = uniqueText('after failover');
   await survivor.send(fromSurvivor);

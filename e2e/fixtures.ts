@@ -14,6 +14,8 @@ export class ChatPage {
   /** The status line: which replica holds the live connection, over which transport. */
   readonly connection: Locator;
   readonly messages: Locator;
+  /** Messages typed here that the server has not confirmed yet. */
+  readonly outbox: Locator;
   /** Messages of any alert/confirm/prompt the page opened (each is dismissed). */
   readonly dialogs: string[] = [];
 
@@ -21,6 +23,7 @@ export class ChatPage {
     this.heading = page.getByRole('heading', { level: 1 });
     this.connection = page.locator('#connection');
     this.messages = page.locator('#messages li');
+    this.outbox = page.locator('#outbox li');
     page.on('dialog', (dialog) => {
       this.dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -46,6 +49,11 @@ export class ChatPage {
   /** The list item whose text is exactly `text`. */
   message(text: string): Locator {
     return this.messages.filter({ has: this.page.getByText(text, { exact: true }) });
+  }
+
+  /** The unsent message whose text is exactly `text`. */
+  unsent(text: string): Locator {
+    return this.outbox.filter({ has: this.page.getByText(text, { exact: true }) });
   }
 
   /** Waits for `text` to show, labelled with the replica that accepted it. */

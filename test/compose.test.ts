@@ -20,6 +20,7 @@ const REPLICAS = replicaNumbers();
 /** The parts of a resolved compose service these tests read. */
 interface Service {
   image?: string;
+  command?: string | string[];
   build?: string | { context?: string };
   environment?: Record<string, string | number | null> | string[];
   depends_on?: string[] | Record<string, { condition?: string }>;
@@ -136,6 +137,15 @@ test('redis has a healthcheck and is not published on the host', () => {
   const redis = service('redis');
   healthcheckCommand('redis', redis);
   assert.deepEqual(ports(redis), []);
+});
+
+test('redis keeps the message log: append-only file on, /data on a named volume', () => {
+  const redis = service('redis');
+  const command = ([] as string[]).concat(redis.command ?? []).join(' ');
+  assert.match(command, /--appendonly yes/);
+  // docker-compose config writes a bind mount's source as an absolute path, a named volume's as its name.
+  const volumes = (redis.volumes ?? []).map((volume) => (typeof volume === 'string' ? volume : `${volume.source}:${volume.target}`));
+  assert.ok(volumes.some((volume) => /^[\w.-]+:\/data\b/.test(volume)), `no named volume on /data: ${volumes.join(', ')}`);
 });
 
 for (const n of REPLICAS) {

@@ -18,6 +18,8 @@ import {
   EVENT_TIMEOUT_MS,
   freePort,
   getHealth,
+  assertExactlyOnce,
+  copiesByText,
   ListeningClient,
   makeTempDir,
   pollUntil,
@@ -40,23 +42,6 @@ interface Sent {
 }
 
 const ackedId = (sent: Sent) => (sent.result !== 'no answer' && sent.result.ok ? sent.result.id : undefined);
-
-/** Each text's number of copies in a timeline: 2 would mean one message logged twice. */
-function copiesByText(client: ListeningClient): Map<string, number> {
-  const copies = new Map<string, number>();
-  for (const { text } of client.timeline.messages) copies.set(text, (copies.get(text) ?? 0) + 1);
-  return copies;
-}
-
-/** Asserts that `client` received each id in `ids` exactly once, live or in a history. */
-function assertExactlyOnce(client: ListeningClient, ids: readonly string[], who: string): void {
-  const held = new Set(client.ids());
-  assert.deepEqual(ids.filter((id) => !held.has(id)), [], `${who} is missing acknowledged messages`);
-  const repeated = [...client.liveCopies].filter(([, copies]) => copies > 1);
-  assert.deepEqual(repeated, [], `${who} received messages live more than once`);
-  const doubled = [...copiesByText(client)].filter(([, copies]) => copies > 1);
-  assert.deepEqual(doubled, [], `${who} holds a text twice under two ids: it was logged twice`);
-}
 
 describe('delivery across Redis faults (three replicas, one redis-server)', { timeout: 120_000 }, () => {
   let dir: string;

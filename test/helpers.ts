@@ -2,6 +2,7 @@
  * Shared by the Node test files: real child processes (redis-server, replicas), Socket.IO clients,
  * HTTP requests from chosen source addresses, and waiting on conditions with a deadline.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -204,6 +205,23 @@ export class ListeningClient {
   close(): void {
     this.socket.close();
   }
+}
+
+/** Each text's number of copies in a timeline: 2 would mean one message logged twice. */
+export function copiesByText(client: ListeningClient): Map<string, number> {
+  const copies = new Map<string, number>();
+  for (const { text } of client.timeline.messages) copies.set(text, (copies.get(text) ?? 0) + 1);
+  return copies;
+}
+
+/** Asserts that `client` received each id in `ids` exactly once, live or in a history. */
+export function assertExactlyOnce(client: ListeningClient, ids: readonly string[], who: string): void {
+  const held = new Set(client.ids());
+  assert.deepEqual(ids.filter((id) => !held.has(id)), [], `${who} is missing acknowledged messages`);
+  const repeated = [...client.liveCopies].filter(([, copies]) => copies > 1);
+  assert.deepEqual(repeated, [], `${who} received messages live more than once`);
+  const doubled = [...copiesByText(client)].filter(([, copies]) => copies > 1);
+  assert.deepEqual(doubled, [], `${who} holds a text twice under two ids: it was logged twice`);
 }
 
 /** Sends `{ text, key }` and returns the server's answer, or 'no answer' after `timeoutMs`. */
