@@ -3,7 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { loadConfig } from '../server/config.js';
 import { startChatServer, type RunningChatServer } from '../server/server.js';
-import { getHealth, httpGetText } from './helpers.js';
+import { io } from 'socket.io-client';
+import type { ChatMessage } from '../shared/events.js';
+import { EVENT_TIMEOUT_MS, getHealth, httpGetText, ListeningClient, sendMessage, withTimeout } from './helpers.js';
 
 const logger = pino({ level: 'silent' });
 /** The page's own script: client/chat.ts as tsc compiles it. */
@@ -79,6 +81,25 @@ describe('the chat page of a single replica (no Redis)', () => {
     const health = await getHealth(baseUrl);
     assert.equal(health.status, 200);
     assert.deepEqual(health.body, { instance: '7', redis: 'none', connections: 0 });
+  });
+
+  test('history and catch-up work the same without Redis, from the in-memory log', async (t) => {
+    const sender = await ListeningClient.connect(baseUrl);
+    t.after(() => sender.close());
+    const ids: string[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      const result = await sendMessage(sender.socket, text);
+      assert.ok(result !== 'no answer' && result.ok);
+      ids.push(result.id);
+    }
+    const newcomer = await ListeningClient.connect(baseUrl);
+    t.after(() => newcomer.close());
+    assert.deepEqual(newcomer.ids().slice(-3), ids);
+
+    const socket = io(baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { lastSeenId: ids[0] } });
+    t.after(() => socket.close());
+    const history = await withTimeout(new Promise<ChatMessage[]>((resolve) => socket.once('history', resolve)), EVENT_TIMEOUT_MS, 'the history');
+    assert.deepEqual(history.map((message) => message.id), ids.slice(1));
   });
 });
 
