@@ -102,7 +102,13 @@ export async function startRedis(options: { port: number; dir: string; name?: st
  * at once; `startReplica` also waits for it.
  */
 export function spawnReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): ChildService {
-  const env: NodeJS.ProcessEnv = { ...envWithoutChatConfig(), PORT: String(options.port), NODE_NUMBER: String(options.number) };
+  const env: NodeJS.ProcessEnv = {
+    ...envWithoutChatConfig(),
+    PORT: String(options.port),
+    NODE_NUMBER: String(options.number),
+    // The cluster panel links each replica here: in this launcher, every replica is reachable directly.
+    PUBLIC_URL: `http://127.0.0.1:${options.port}`,
+  };
   if (options.redisUrl) env.REDIS_URL = options.redisUrl;
   return startService(`replica ${options.number}`, process.execPath, [REPLICA_ENTRY], {
     logFile: join(options.dir, `replica-${options.number}.log`),
@@ -112,7 +118,7 @@ export function spawnReplica(options: { number: number; port: number; redisUrl?:
 
 /** This process's environment less the variables a replica reads, so the caller's own cannot leak in. */
 export function envWithoutChatConfig(): NodeJS.ProcessEnv {
-  const { PORT: _port, NODE_NUMBER: _number, REDIS_URL: _redisUrl, ...rest } = process.env;
+  const { PORT: _port, NODE_NUMBER: _number, REDIS_URL: _redisUrl, PUBLIC_URL: _publicUrl, ...rest } = process.env;
   return rest;
 }
 

@@ -1,11 +1,10 @@
 import { ChatPage, clientAddress, expect, test, uniqueText } from './fixtures.js';
 
-test('a message typed on one instance reaches tabs on every instance', async ({ stack, context }) => {
+test('a message typed on one instance reaches tabs on every instance', async ({ stack, openChat }) => {
   // One tab per replica, each on the replica's own port: no nginx, so only Redis can carry messages across.
   const tabs = new Map<number, ChatPage>();
   for (const replica of stack.replicas) {
-    const chat = new ChatPage(await context.newPage());
-    await chat.page.goto(replica.url);
+    const chat = await openChat({ url: replica.url });
     expect((await chat.connected()).instance).toBe(String(replica.number));
     tabs.set(replica.number, chat);
   }

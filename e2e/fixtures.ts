@@ -3,6 +3,9 @@ import { test as base, expect, type Locator, type Page } from '@playwright/test'
 import { startClientAddressProxy, type ClientAddressProxy } from './client-address-proxy.js';
 import { stackInfo, type StackInfo } from './stack.js';
 
+/** The page remembers the chosen name under this localStorage key (client/name.ts). */
+const NAME_KEY = 'chat-name';
+
 /** The Nth distinct client as nginx's ip_hash sees it: its own first three octets. */
 export function clientAddress(n: number): string {
   return `127.0.${n}.1`;
@@ -13,17 +16,32 @@ export class ChatPage {
   readonly heading: Locator;
   /** The status line: which replica holds the live connection, over which transport. */
   readonly connection: Locator;
+  /** Messages from the log (not the join and leave notices). */
   readonly messages: Locator;
+  readonly notices: Locator;
   /** Messages typed here that the server has not confirmed yet. */
   readonly outbox: Locator;
+  readonly typing: Locator;
+  /** The cluster panel's rows, one per live replica. */
+  readonly instances: Locator;
+  /** The online list's rows, one per person. */
+  readonly people: Locator;
+  readonly onlineCount: Locator;
+  readonly nameDialog: Locator;
   /** Messages of any alert/confirm/prompt the page opened (each is dismissed). */
   readonly dialogs: string[] = [];
 
   constructor(readonly page: Page) {
     this.heading = page.getByRole('heading', { level: 1 });
     this.connection = page.locator('#connection');
-    this.messages = page.locator('#messages li');
+    this.messages = page.locator('#messages li[data-id]');
+    this.notices = page.locator('#messages li.notice');
     this.outbox = page.locator('#outbox li');
+    this.typing = page.locator('#typing');
+    this.instances = page.locator('#instances li');
+    this.people = page.locator('#people li[data-name]');
+    this.onlineCount = page.locator('#online-count');
+    this.nameDialog = page.getByRole('dialog', { name: 'Choose a name' });
     page.on('dialog', (dialog) => {
       this.dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -66,6 +84,13 @@ export class ChatPage {
 
 interface OpenChatOptions {
   url: string;
+  /**
+   * The name the page finds in localStorage, as if chosen on an earlier visit: a unique one unless
+   * given; `null` for a first visit, which asks for one.
+   */
+  name?: string | null;
+  /** Browser window size; the default is a desktop's. */
+  viewport?: { width: number; height: number };
   /** Reach `url` from this loopback address, through a proxy of its own (a distinct client for ip_hash). */
   from?: string;
   /** Path and query, e.g. `/?transport=polling`. */
@@ -80,14 +105,15 @@ export const test = base.extend<{ stack: StackInfo; openChat: (options: OpenChat
   /** Opens the chat in a browser context of its own; contexts and proxies close after the test. */
   openChat: async ({ browser }, use) => {
     const cleanups: (() => Promise<void>)[] = [];
-    await use(async ({ url, from, path = '/', beforeLoad }) => {
+    await use(async ({ url, from, path = '/', beforeLoad, name = uniqueText('Tester').replace(' ', '-'), viewport }) => {
       let proxy: ClientAddressProxy | undefined;
       if (from) {
         proxy = await startClientAddressProxy(from);
         cleanups.push(proxy.close);
       }
-      const context = await browser.newContext(proxy ? { proxy: { server: proxy.url } } : {});
+      const context = await browser.newContext({ ...(proxy ? { proxy: { server: proxy.url } } : {}), ...(viewport ? { viewport } : {}) });
       cleanups.unshift(() => context.close());
+      if (name !== null) await context.addInitScript(([key, value]) => localStorage.setItem(key, value), [NAME_KEY, name] as const);
       const page = await context.newPage();
       const chat = new ChatPage(page);
       beforeLoad?.(page);

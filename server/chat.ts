@@ -1,6 +1,6 @@
 /**
- * The chat itself: check each handshake, greet each connection with its replica and the history,
- * log each valid message and then broadcast it cluster-wide.
+ * The chat itself: check each handshake, greet each connection with its replica, its name and the
+ * history, log each valid message and then broadcast it cluster-wide, and pass on who is typing.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -31,13 +31,17 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
 
   io.use((socket, next) => {
     const parsed = parseHandshake(socket.handshake.auth);
-    if (!parsed.ok) return next(new Error(parsed.error));
+    if (!parsed.ok) {
+      // The client's connect_error: the message says what is wrong, `data` which field.
+      return next(Object.assign(new Error(parsed.error), { data: parsed.refusal }));
+    }
     socket.data = parsed.handshake;
     next();
   });
 
   io.on('connection', (socket) => {
-    socket.emit('welcome', { instance });
+    const { name } = socket.data;
+    socket.emit('welcome', { instance, name });
     // Read after the socket has joined, so that a message logged while this read is under way
     // still reaches it live: it may then arrive twice, and the client keeps one.
     void sendHistory(socket);
@@ -57,7 +61,7 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
       try {
         // A client that sends no key cannot retry safely, but gets a key of its own all the same,
         // so that every append takes the same path.
-        appended = await log.append({ text: parsed.text, instance, at: Date.now() }, parsed.key ?? randomUUID());
+        appended = await log.append({ name, text: parsed.text, instance, at: Date.now() }, parsed.key ?? randomUUID());
       } catch (err) {
         // Whatever went wrong is on the server's side (Redis down, frozen, slow), so the same
         // message may well succeed when sent again.
@@ -71,6 +75,11 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
       // happened, and clients that did receive it keep one copy.
       if (appended.message) io.emit('chat message', appended.message);
       reply?.({ ok: true, id: appended.id });
+    });
+
+    // To everyone but this tab, cluster-wide. Not logged: it matters only for the next seconds.
+    socket.on('typing', () => {
+      socket.broadcast.emit('typing', { name, instance });
     });
   });
 

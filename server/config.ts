@@ -8,6 +8,8 @@ export interface Config {
   instance: string;
   /** Where the Redis adapter connects; undefined runs a single node with the in-memory adapter. */
   redisUrl: string | undefined;
+  /** Where users can open this replica directly, for the page's cluster panel; optional. */
+  publicUrl: string | undefined;
 }
 
 /** A bad environment variable: the message names it and says what was expected. */
@@ -36,6 +38,10 @@ const envSchema = z.object({
     unsetIfEmpty,
     z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a redis://host or rediss://host URL' }).optional(),
   ),
+  PUBLIC_URL: z.preprocess(
+    unsetIfEmpty,
+    z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
 });
 
 /**
@@ -51,6 +57,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     const got = name === 'REDIS_URL' ? '' : ` (got ${JSON.stringify(env[name])})`;
     throw new ConfigError(`${name} ${issue.message}${got}`);
   }
-  const { PORT, NODE_NUMBER, REDIS_URL } = result.data;
-  return { port: PORT, instance: NODE_NUMBER, redisUrl: REDIS_URL };
+  const { PORT, NODE_NUMBER, REDIS_URL, PUBLIC_URL } = result.data;
+  return { port: PORT, instance: NODE_NUMBER, redisUrl: REDIS_URL, publicUrl: PUBLIC_URL };
 }

@@ -33,7 +33,7 @@ return {id, ARGV[2], 0}
 const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
 
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
-const storedMessageSchema = z.object({ text: z.string(), instance: z.string(), at: z.number() });
+const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
 export function createRedisMessageLog(client: RedisClientType, logger: Logger): MessageLog {
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a

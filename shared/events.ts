@@ -7,6 +7,8 @@
 export interface ChatMessage {
   /** Its id in the message log (`<ms>-<seq>`, shared/log-id.ts): unique and ordered cluster-wide. */
   id: string;
+  /** Its author's name (shared/text.ts: checkName). */
+  name: string;
   text: string;
   /** NODE_NUMBER of the replica that accepted the message: shows which hop it took. */
   instance: string;
@@ -34,20 +36,61 @@ export type SendResult = { ok: true; id: string } | { ok: false; error: string; 
 
 /** Sent in the Socket.IO handshake (`io({ auth })`); the page sends it again on every reconnect. */
 export interface HandshakeAuth {
+  /** The name to chat under. Without one, the server picks a guest name (see `welcome`). */
+  name?: string;
   /** Ask for the messages after this log id instead of the most recent ones. */
   lastSeenId?: string;
+}
+
+/**
+ * `err.data` of the `connect_error` a client gets when the server refuses its handshake: which
+ * field was wrong (`err.message` says how). Socket.IO does not retry such a refusal by itself.
+ */
+export interface HandshakeRefusal {
+  field: 'name' | 'lastSeenId' | 'auth';
+}
+
+/** Who is online, cluster-wide. A person is a name: two tabs with one name are one person. */
+export interface Presence {
+  /** People online. */
+  count: number;
+  /** Sorted by name; the first 100 only, when there are more (`count` says how many). */
+  people: { name: string; instances: string[] }[];
+}
+
+/** The live replicas, as they report themselves through Redis. */
+export interface ClusterStatus {
+  instances: {
+    instance: string;
+    /** Socket.IO connections this replica holds. */
+    connections: number;
+    /** When this replica's process started, in epoch milliseconds: its uptime is now minus this. */
+    since: number;
+    /** Where this replica can be opened directly, when it is published (PUBLIC_URL). */
+    url?: string;
+  }[];
 }
 
 export interface ServerToClientEvents {
   /** Broadcast cluster-wide, through the Redis adapter, for every accepted message. */
   'chat message': (message: ChatMessage) => void;
-  /** Sent right after connecting: which replica holds this connection. */
-  welcome: (info: { instance: string }) => void;
+  /** Sent right after connecting: which replica holds this connection, and under which name. */
+  welcome: (info: { instance: string; name: string }) => void;
   /**
    * Logged messages, oldest first, to merge by id: after `welcome`, the most recent ones (or those
    * after `lastSeenId`); later, any this replica may have missed while its Redis subscription was down.
    */
   history: (messages: ChatMessage[]) => void;
+  /** On connecting, and whenever the cluster-wide list of people changes. */
+  presence: (presence: Presence) => void;
+  /** On connecting, and whenever a replica appears, goes, or its connection count changes. */
+  cluster: (cluster: ClusterStatus) => void;
+  /** A person came online (their first tab anywhere in the cluster). */
+  joined: (person: { name: string }) => void;
+  /** A person went offline: their last tab closed a few seconds ago and none came back. */
+  left: (person: { name: string }) => void;
+  /** Someone is typing (at most every 2 s while they type); clear it after about 3 s of silence. */
+  typing: (typist: { name: string; instance: string }) => void;
 }
 
 export interface ClientToServerEvents {
@@ -56,4 +99,6 @@ export interface ClientToServerEvents {
    * also accepts the event without one: it just cannot tell such a client why it refused.)
    */
   'chat message': (message: OutgoingMessage | string, ack: (result: SendResult) => void) => void;
+  /** "I am typing": the page sends it at most every 2 s while the user types. */
+  typing: () => void;
 }

@@ -154,6 +154,7 @@ for (const n of REPLICAS) {
     assert.equal(resolve(PROJECT_ROOT, buildContext(chat)), PROJECT_ROOT, 'replicas are built from this project');
     const env = environment(chat);
     assert.equal(env.NODE_NUMBER, String(n));
+    assert.equal(env.PUBLIC_URL, `http://localhost:${HOST_PORTS.replica(n)}`, 'the cluster panel links to the published port');
     // The server listens on PORT, 3000 by default: the port nginx.conf and the mappings expect.
     assert.equal(env.PORT ?? String(CONTAINER_PORT), String(CONTAINER_PORT));
 
@@ -167,10 +168,10 @@ for (const n of REPLICAS) {
   });
 }
 
-test('the replicas differ only in NODE_NUMBER and published port', () => {
+test('the replicas differ only in NODE_NUMBER, PUBLIC_URL and published port', () => {
   const withoutReplicaSpecifics = (name: string) => {
     const { ports: _ports, ...rest } = service(name);
-    const { NODE_NUMBER: _number, ...env } = environment(rest);
+    const { NODE_NUMBER: _number, PUBLIC_URL: _publicUrl, ...env } = environment(rest);
     return { ...rest, environment: env };
   };
   const [first, ...others] = REPLICAS.map((n) => `chat${n}`);

@@ -19,18 +19,24 @@ function refusal(env: NodeJS.ProcessEnv, variable: string): string {
 
 describe('loadConfig', () => {
   test('defaults: port 3000, instance N/A, no Redis', () => {
-    assert.deepEqual(loadConfig({}), { port: 3000, instance: 'N/A', redisUrl: undefined });
+    assert.deepEqual(loadConfig({}), { port: 3000, instance: 'N/A', redisUrl: undefined, publicUrl: undefined });
   });
 
   test('an empty variable counts as unset', () => {
-    assert.deepEqual(loadConfig({ PORT: '', NODE_NUMBER: '', REDIS_URL: '' }), { port: 3000, instance: 'N/A', redisUrl: undefined });
+    assert.deepEqual(loadConfig({ PORT: '', NODE_NUMBER: '', REDIS_URL: '', PUBLIC_URL: '' }), {
+      port: 3000,
+      instance: 'N/A',
+      redisUrl: undefined,
+      publicUrl: undefined,
+    });
   });
 
   test('valid values are read', () => {
-    assert.deepEqual(loadConfig({ PORT: '8081', NODE_NUMBER: '7', REDIS_URL: 'redis://redis:6379' }), {
+    assert.deepEqual(loadConfig({ PORT: '8081', NODE_NUMBER: '7', REDIS_URL: 'redis://redis:6379', PUBLIC_URL: 'http://localhost:8087' }), {
       port: 8081,
       instance: '7',
       redisUrl: 'redis://redis:6379',
+      publicUrl: 'http://localhost:8087',
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -63,6 +69,12 @@ describe('loadConfig', () => {
   for (const redisUrl of ['not a url', 'localhost:6379', 'redis://', 'http://redis:6379', 'tcp://redis:6379']) {
     test(`REDIS_URL=${JSON.stringify(redisUrl)} is refused`, () => {
       refusal({ REDIS_URL: redisUrl }, 'REDIS_URL');
+    });
+  }
+
+  for (const publicUrl of ['localhost:8081', 'ftp://example.com', 'http://']) {
+    test(`PUBLIC_URL=${JSON.stringify(publicUrl)} is refused`, () => {
+      refusal({ PUBLIC_URL: publicUrl }, 'PUBLIC_URL');
     });
   }
 

@@ -261,6 +261,24 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     assert.equal(refusal.message, 'lastSeenId must be a message id such as 1700000000000-0');
   });
 
+  test('a broadcast during a Redis outage (someone typing) does not crash the replica', async (t) => {
+    const socket = await sender(t, 2);
+    await killRedis();
+    try {
+      await pollUntil(() => getHealth(replica(2).url), (health) => health.status === 503, { what: 'replica 2 noticing the outage' });
+      // `typing` is broadcast through the adapter at once, so its publish fails while Redis is down.
+      socket.emit('typing');
+      // Events are handled in order: once this is answered, the failed publish has been dealt with.
+      const answer = await sendMessage(socket, 'after typing in the dark');
+      assert.ok(answer !== 'no answer', 'no answer: the replica died');
+      assert.equal(answer.ok, false);
+      assert.equal(replica(2).service.hasExited(), false, 'replica 2 exited');
+      assert.equal((await getHealth(replica(2).url)).status, 503);
+    } finally {
+      await restartRedis('redis-after-typing');
+    }
+  });
+
   test('SIGTERM while Redis is down: the replica still exits 0', async () => {
     const port = await freePort();
     const doomed = await startReplica({ number: 4, port, redisUrl: `redis://127.0.0.1:${redisPort}`, dir });

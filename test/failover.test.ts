@@ -1,13 +1,14 @@
 /**
- * Failover with catch-up, through the real nginx: a client's replica is SIGKILLed while the others
- * keep chatting; the client reconnects through nginx to a live replica, asks for what it missed
- * (`lastSeenId`), and ends up holding every acknowledged message exactly once.
+ * Replicas SIGKILLed for real in a cluster behind the real nginx: a client reconnects through nginx
+ * to a live replica, asks for what it missed (`lastSeenId`), and ends up holding every acknowledged
+ * message exactly once; the cluster panel and the list of people follow the dead replica out, and
+ * back in when it restarts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster, type RunningCluster } from '../cluster/cluster.js';
-import { assertExactlyOnce, connectChatClient, ListeningClient, pollUntil, sendMessage, type ChatSocket } from './helpers.js';
+import { assertExactlyOnce, connectChatClient, ListeningClient, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089), the e2e suite (18080-) and the other Node tests.
 const BASE_PORT = 28380;
@@ -59,5 +60,44 @@ describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
     assert.notEqual(victim.welcomes[1], victimInstance, 'it reconnected to the replica that was killed');
     await victim.waitForIds(acked, 'every message of the conversation on the failed-over client');
     assertExactlyOnce(victim, acked, 'the failed-over client');
+  });
+
+  test('a SIGKILLed replica leaves the cluster panel within 15 s, and so do its people, unless they reconnected elsewhere; restarted, it is back', async (t) => {
+    // One person through nginx, who reconnects elsewhere; one on the replica directly, who cannot.
+    const mover = await ListeningClient.connect(cluster.url, { name: 'Mover', localAddress: '127.0.2.1', reconnection: true });
+    t.after(() => mover.close());
+    const doomedInstance = mover.welcomes[0]!;
+    const doomed = cluster.replicas.find((replica) => String(replica.number) === doomedInstance)!;
+    const goner = await ListeningClient.connect(doomed.url, { name: 'Goner' });
+    t.after(() => goner.close());
+    const watcherReplica = cluster.replicas.find((replica) => replica !== doomed && !replica.process.hasExited())!;
+    const watcher = await ListeningClient.connect(watcherReplica.url, { name: 'Watcher' });
+    t.after(() => watcher.close());
+
+    const listed = () => new Map(watcher.presence?.people.map((person) => [person.name, person.instances.join()]));
+    const panel = () => watcher.cluster?.instances.map((instance) => instance.instance) ?? [];
+    await pollUntil(async () => listed(), (people) => people.get('Mover') === doomedInstance && people.get('Goner') === doomedInstance, {
+      what: 'both people listed on the doomed replica',
+    });
+    const alive = () => cluster.replicas.filter((replica) => !replica.process.hasExited()).map((replica) => String(replica.number));
+    await pollUntil(async () => panel().join(), (instances) => instances === alive().join(), { what: 'the panel to list the live replicas' });
+
+    process.kill(doomed.process.pid, 'SIGKILL');
+    await doomed.process.exited;
+    await pollUntil(
+      async () => ({ people: listed(), panel: panel() }),
+      ({ people, panel }) =>
+        panel.join() === alive().join() && !people.has('Goner') && people.has('Mover') && !people.get('Mover')!.split(',').includes(doomedInstance),
+      { what: `instance ${doomedInstance} and Goner gone, Mover moved`, timeoutMs: 15_000 },
+    );
+
+    const restarted = await startReplica({
+      number: doomed.number,
+      port: doomed.port,
+      redisUrl: `redis://127.0.0.1:${cluster.ports.redis}`,
+      dir: cluster.stateDir,
+    });
+    t.after(() => restarted.stop());
+    await pollUntil(async () => panel(), (instances) => instances.includes(doomedInstance), { what: `instance ${doomedInstance} back in the panel`, timeoutMs: 15_000 });
   });
 });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 import { Timeline } from '../client/timeline.js';
-import type { ChatMessage, ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
+import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendResult, ServerToClientEvents } from '../shared/events.js';
 
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
 export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';
@@ -149,9 +149,23 @@ export class ListeningClient {
   readonly liveCopies = new Map<string, number>();
   /** Each replica that welcomed it, in order: more than one after a failover. */
   readonly welcomes: string[] = [];
+  /** The name the server gave it. */
+  name = '';
+  presence: Presence | undefined;
+  cluster: ClusterStatus | undefined;
+  /** Join, leave and typing events, with the time each arrived. */
+  readonly events: { event: 'joined' | 'left' | 'typing'; name: string; at: number }[] = [];
 
   private constructor(readonly socket: ChatSocket) {
-    socket.on('welcome', ({ instance }) => this.welcomes.push(instance));
+    socket.on('welcome', ({ instance, name }) => {
+      this.welcomes.push(instance);
+      this.name = name;
+    });
+    socket.on('presence', (presence) => (this.presence = presence));
+    socket.on('cluster', (cluster) => (this.cluster = cluster));
+    for (const event of ['joined', 'left', 'typing'] as const) {
+      socket.on(event, ({ name }: { name: string }) => this.events.push({ event, name, at: Date.now() }));
+    }
     socket.on('chat message', (message) => {
       this.liveCopies.set(message.id, (this.liveCopies.get(message.id) ?? 0) + 1);
       this.timeline.merge([message]);
@@ -163,7 +177,7 @@ export class ListeningClient {
    * Connected, welcomed, and holding the history. `reconnection` is off unless asked for, so that a dropped connection
    * shows up in the test; `localAddress` picks the source address nginx's ip_hash sees.
    */
-  static async connect(url: string, options: { localAddress?: string; reconnection?: boolean } = {}): Promise<ListeningClient> {
+  static async connect(url: string, options: { name?: string; localAddress?: string; reconnection?: boolean } = {}): Promise<ListeningClient> {
     let client: ListeningClient | undefined;
     const socket: ChatSocket = io(url, {
       transports: ['websocket'],
@@ -171,7 +185,7 @@ export class ListeningClient {
       reconnectionDelayMax: 1000,
       forceNew: true,
       localAddress: options.localAddress,
-      auth: (send) => send({ lastSeenId: client?.timeline.catchUpCursor() }),
+      auth: (send) => send({ name: options.name, lastSeenId: client?.timeline.catchUpCursor() }),
       // localAddress reaches Node's `ws`, but socket.io-client's option types do not list it.
     } as Parameters<typeof io>[1]);
     client = new ListeningClient(socket);
@@ -187,6 +201,11 @@ export class ListeningClient {
       socket.close();
       throw err;
     }
+  }
+
+  /** `event`s about `name` received so far. */
+  eventsAbout(event: 'joined' | 'left' | 'typing', name: string): { at: number }[] {
+    return this.events.filter((entry) => entry.event === event && entry.name === name);
   }
 
   ids(): string[] {

@@ -16,7 +16,7 @@ import { freePort, makeTempDir, startRedis } from './helpers.js';
 const logger = pino({ level: 'silent' });
 
 function draft(text: string): NewMessage {
-  return { text, instance: '1', at: Date.now() };
+  return { name: 'Ada', text, instance: '1', at: Date.now() };
 }
 
 function describeLogContract(name: string, open: () => Promise<MessageLog>): void {

@@ -127,7 +127,7 @@ describe('nginx/nginx.conf keeps what the README promises', () => {
 
   test("proxy_read_timeout exceeds the replicas' Socket.IO pingInterval + pingTimeout", async () => {
     // Ask a replica for its heartbeat settings: the Engine.IO handshake announces them.
-    const server = await startChatServer({ port: 0, instance: 'ping', redisUrl: undefined }, pino({ level: 'silent' }));
+    const server = await startChatServer({ port: 0, instance: 'ping', redisUrl: undefined, publicUrl: undefined }, pino({ level: 'silent' }));
     let handshake: { pingInterval: number; pingTimeout: number };
     try {
       const open = await httpGetText(`http://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=polling`);

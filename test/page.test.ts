@@ -25,7 +25,7 @@ describe('the chat page of a single replica (no Redis)', () => {
   let baseUrl: string;
 
   before(async () => {
-    server = await startChatServer({ port: 0, instance: '7', redisUrl: undefined }, logger);
+    server = await startChatServer({ port: 0, instance: '7', redisUrl: undefined, publicUrl: undefined }, logger);
     baseUrl = `http://127.0.0.1:${server.port}`;
   });
   after(() => server?.close());

@@ -1,0 +1,83 @@
+/** The handshake `auth` a client sends (server/handshake.ts), and the name rule it applies (shared/text.ts). */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseHandshake } from '../server/handshake.js';
+import { checkName, MAX_NAME_LENGTH, textLength } from '../shared/text.js';
+
+const INVISIBLE_OR_CONTROL = 'name must not contain control or invisible characters';
+
+describe('parseHandshake', () => {
+  test('no auth at all: a guest name, no lastSeenId', () => {
+    const parsed = parseHandshake({});
+    assert.ok(parsed.ok);
+    assert.match(parsed.handshake.name, /^Guest [0-9a-z]{4}$/);
+    assert.equal(parsed.handshake.lastSeenId, undefined);
+  });
+
+  test('two guests are told apart', () => {
+    const names = new Set(Array.from({ length: 20 }, () => (parseHandshake({}) as { handshake: { name: string } }).handshake.name));
+    assert.ok(names.size > 15, `only ${names.size} distinct guest names in 20`);
+  });
+
+  test('a name and a lastSeenId are taken as sent, the name trimmed', () => {
+    assert.deepEqual(parseHandshake({ name: '  Ada Lovelace ', lastSeenId: '1700000000000-3' }), {
+      ok: true,
+      handshake: { name: 'Ada Lovelace', lastSeenId: '1700000000000-3' },
+    });
+  });
+
+  test('unknown fields are ignored, so that newer clients can connect', () => {
+    assert.deepEqual(parseHandshake({ name: 'Ada', theme: 'dark' }), { ok: true, handshake: { name: 'Ada', lastSeenId: undefined } });
+  });
+
+  test('a bad name is refused, naming the field', () => {
+    assert.deepEqual(parseHandshake({ name: '\u200b' }), { ok: false, error: INVISIBLE_OR_CONTROL, refusal: { field: 'name' } });
+  });
+
+  test('a bad lastSeenId is refused, naming the field', () => {
+    const parsed = parseHandshake({ name: 'Ada', lastSeenId: 'yesterday' });
+    assert.deepEqual(parsed, { ok: false, error: 'lastSeenId must be a message id such as 1700000000000-0', refusal: { field: 'lastSeenId' } });
+  });
+
+  test('auth that is not an object is refused', () => {
+    assert.deepEqual(parseHandshake('Ada'), { ok: false, error: 'auth must be an object', refusal: { field: 'auth' } });
+  });
+});
+
+describe('checkName', () => {
+  test('trims, and composes accents (NFC) so that one name typed two ways is one name', () => {
+    assert.deepEqual(checkName(' Zoë '), { ok: true, text: 'Zoë' });
+    assert.deepEqual(checkName('Zoe\u0308'), { ok: true, text: 'Zoë' });
+  });
+
+  test(`${MAX_NAME_LENGTH} characters are fine, counted in code points; one more is not`, () => {
+    const emoji = '😀'.repeat(MAX_NAME_LENGTH);
+    assert.equal(textLength(emoji), MAX_NAME_LENGTH);
+    assert.deepEqual(checkName(emoji), { ok: true, text: emoji });
+    assert.deepEqual(checkName(`${emoji}x`), { ok: false, error: `name is longer than ${MAX_NAME_LENGTH} characters` });
+  });
+
+  test('refuses what is not text, and what is empty once trimmed', () => {
+    for (const value of [42, null, ['Ada'], { name: 'Ada' }]) assert.deepEqual(checkName(value), { ok: false, error: 'name must be text' });
+    for (const value of ['', '   ', '\u3000']) assert.deepEqual(checkName(value), { ok: false, error: 'name is empty' });
+  });
+
+  test('refuses control and invisible characters anywhere in the name', () => {
+    const sneaky = {
+      newline: 'Ada\nLovelace',
+      tab: 'Ada\tL',
+      'zero-width space': 'Ada\u200bL',
+      'zero-width joiner alone': '\u200d',
+      'right-to-left override': '\u202eAda',
+      'left-to-right isolate': 'Ada\u2066',
+      'soft hyphen': 'A\u00adda',
+      'Hangul filler': '\u3164',
+      'Braille blank': '\u2800',
+      'line separator': 'A\u2028da',
+      'C1 control': 'A\u0085da',
+    };
+    for (const [what, name] of Object.entries(sneaky)) {
+      assert.deepEqual(checkName(name), { ok: false, error: INVISIBLE_OR_CONTROL }, what);
+    }
+  });
+});

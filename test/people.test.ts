@@ -1,0 +1,200 @@
+/**
+ * People and the cluster (server/presence.ts): names, who is online, join and leave, typing, and
+ * the cluster panel's data, cluster-wide. First the rules on their own, then three real replicas
+ * on a real Redis.
+ */
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { io } from 'socket.io-client';
+import type { ChildService } from '../cluster/child-process.js';
+import type { HandshakeRefusal } from '../shared/events.js';
+import { clusterStatusOf, JOIN_LEAVE_GRACE_MS, JoinsAndLeaves, PRESENCE_LIST_LIMIT, presenceOf, type ReplicaReport } from '../server/presence.js';
+import { EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, pollUntil, startRedis, startReplica, withTimeout } from './helpers.js';
+
+function report(overrides: Partial<ReplicaReport> & { instance: string }): ReplicaReport {
+  return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, ...overrides };
+}
+
+describe('JoinsAndLeaves', () => {
+  test('the first set of names only sets the scene', () => {
+    assert.deepEqual(new JoinsAndLeaves().update(new Set(['Ada', 'Bob']), 0), { joined: [], left: [] });
+  });
+
+  test('a new name joins; a name missing for the whole grace period leaves', () => {
+    const tracker = new JoinsAndLeaves();
+    tracker.update(new Set(['Ada']), 0);
+    assert.deepEqual(tracker.update(new Set(['Ada', 'Bob']), 1000), { joined: ['Bob'], left: [] });
+    assert.deepEqual(tracker.update(new Set(['Bob']), 2000), { joined: [], left: [] }, 'Ada just went missing');
+    assert.deepEqual(tracker.update(new Set(['Bob']), 2000 + JOIN_LEAVE_GRACE_MS - 1), { joined: [], left: [] });
+    assert.deepEqual(tracker.update(new Set(['Bob']), 2000 + JOIN_LEAVE_GRACE_MS), { joined: [], left: ['Ada'] });
+    assert.deepEqual(tracker.update(new Set(['Bob']), 10 * JOIN_LEAVE_GRACE_MS), { joined: [], left: [] }, 'announced once');
+  });
+
+  test('back within the grace period (a failover, a reload): neither left nor joined', () => {
+    const tracker = new JoinsAndLeaves();
+    tracker.update(new Set(['Ada']), 0);
+    assert.deepEqual(tracker.update(new Set(), 1000), { joined: [], left: [] });
+    assert.deepEqual(tracker.update(new Set(['Ada']), 1000 + JOIN_LEAVE_GRACE_MS - 1), { joined: [], left: [] });
+    assert.deepEqual(tracker.update(new Set(['Ada']), 1000 + 3 * JOIN_LEAVE_GRACE_MS), { joined: [], left: [] });
+  });
+});
+
+describe('presenceOf and clusterStatusOf', () => {
+  const reports = [
+    report({ instance: '3', connections: 2, people: { Bob: 1, ada: 1 }, url: 'http://localhost:8083' }),
+    report({ instance: '1', connections: 3, people: { Bob: 2, Émile: 1 } }),
+    report({ instance: '10', connections: 0 }),
+  ];
+
+  test('a person is a name: listed once, with every instance it is on, sorted by name', () => {
+    assert.deepEqual(presenceOf(reports), {
+      count: 3,
+      people: [
+        { name: 'ada', instances: ['3'] },
+        { name: 'Bob', instances: ['1', '3'] },
+        { name: 'Émile', instances: ['1'] },
+      ],
+    });
+  });
+
+  test(`at most ${PRESENCE_LIST_LIMIT} names are listed, but all are counted`, () => {
+    const people = Object.fromEntries(Array.from({ length: PRESENCE_LIST_LIMIT + 20 }, (_, i) => [`guest ${String(i).padStart(3, '0')}`, 1]));
+    const presence = presenceOf([report({ instance: '1', people })]);
+    assert.equal(presence.count, PRESENCE_LIST_LIMIT + 20);
+    assert.equal(presence.people.length, PRESENCE_LIST_LIMIT);
+  });
+
+  test('instances in numeric order, with their counts, start times and links', () => {
+    assert.deepEqual(clusterStatusOf(reports), {
+      instances: [
+        { instance: '1', connections: 3, since: 1000 },
+        { instance: '3', connections: 2, since: 1000, url: 'http://localhost:8083' },
+        { instance: '10', connections: 0, since: 1000 },
+      ],
+    });
+  });
+
+  test("a restarted replica's old report, until it expires, is ignored: only the newest process counts", () => {
+    const old = report({ instance: '2', id: 'old', since: 1000, connections: 5, people: { Ghost: 5 } });
+    const restarted = report({ instance: '2', id: 'new', since: 9000, connections: 1, people: { Ada: 1 } });
+    assert.deepEqual(clusterStatusOf([old, restarted]).instances, [{ instance: '2', connections: 1, since: 9000 }]);
+    assert.deepEqual(presenceOf([restarted, old]).people, [{ name: 'Ada', instances: ['2'] }]);
+  });
+});
+
+describe('people and the cluster across three replicas on one Redis', { timeout: 90_000 }, () => {
+  let dir: string;
+  let redis: ChildService | undefined;
+  const replicas = new Map<number, { service: ChildService; url: string; port: number }>();
+
+  function url(number: number): string {
+    const found = replicas.get(number);
+    assert.ok(found, `replica ${number} was not started`);
+    return found.url;
+  }
+
+  async function join(t: TestContext, number: number, name: string): Promise<ListeningClient> {
+    const client = await ListeningClient.connect(url(number), { name });
+    t.after(() => client.close());
+    return client;
+  }
+
+  /** The entry for `name` in the client's latest presence list. */
+  const entry = (client: ListeningClient, name: string) => client.presence?.people.find((person) => person.name === name);
+
+  before(async () => {
+    dir = makeTempDir('people');
+    const redisPort = await freePort();
+    redis = await startRedis({ port: redisPort, dir });
+    await Promise.all(
+      [1, 2, 3].map(async (number) => {
+        const port = await freePort();
+        const service = await startReplica({ number, port, redisUrl: `redis://127.0.0.1:${redisPort}`, dir });
+        replicas.set(number, { service, url: `http://127.0.0.1:${port}`, port });
+      }),
+    );
+  });
+
+  after(async () => {
+    await Promise.all([...replicas.values()].map(({ service }) => service.stop()));
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a bad name is refused with a connect_error that says why; no name at all gets a guest name', async (t) => {
+    const socket = io(url(1), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'x'.repeat(25) } });
+    t.after(() => socket.close());
+    const refusal = await withTimeout(new Promise<Error>((resolve) => socket.once('connect_error', resolve)), EVENT_TIMEOUT_MS, 'a connect_error');
+    assert.equal(refusal.message, 'name is longer than 24 characters');
+    assert.deepEqual((refusal as Error & { data?: HandshakeRefusal }).data, { field: 'name' });
+
+    const guest = await ListeningClient.connect(url(2));
+    t.after(() => guest.close());
+    assert.match(guest.name, /^Guest [0-9a-z]{4}$/);
+  });
+
+  test('three people on three replicas see the same list, with the same count', async (t) => {
+    const clients = [await join(t, 1, 'Ada'), await join(t, 2, 'Bob'), await join(t, 3, 'Cy')];
+    const expected = [
+      { name: 'Ada', instances: ['1'] },
+      { name: 'Bob', instances: ['2'] },
+      { name: 'Cy', instances: ['3'] },
+    ];
+    for (const client of clients) {
+      await pollUntil(async () => client.presence, (presence) => presence !== undefined && expected.every((person) => JSON.stringify(entry(client, person.name)) === JSON.stringify(person)), {
+        what: `${client.name}'s list to show all three`,
+      });
+    }
+    await pollUntil(
+      async () => clients.map((client) => JSON.stringify(client.presence)),
+      (lists) => new Set(lists).size === 1,
+      { what: 'the three lists to be identical' },
+    );
+    const { presence } = clients[0]!;
+    assert.equal(presence!.count, presence!.people.length);
+  });
+
+  test('one person with two tabs on two replicas is listed once, joins once, and leaves only when the last tab closes', async (t) => {
+    const observer = await join(t, 3, 'Observer');
+    const firstTab = await join(t, 1, 'Dana');
+    await pollUntil(async () => observer.eventsAbout('joined', 'Dana').length, (count) => count === 1, { what: 'Dana joining' });
+    const secondTab = await join(t, 2, 'Dana');
+    await pollUntil(async () => entry(observer, 'Dana')?.instances, (instances) => instances?.join() === '1,2', { what: 'Dana on instances 1 and 2' });
+    assert.equal(observer.eventsAbout('joined', 'Dana').length, 1, 'a second tab is not a second join');
+
+    firstTab.close();
+    await pollUntil(async () => entry(observer, 'Dana')?.instances, (instances) => instances?.join() === '2', { what: 'Dana on instance 2 only' });
+    secondTab.close();
+    const lastClosedAt = Date.now();
+    await pollUntil(async () => observer.eventsAbout('left', 'Dana'), (left) => left.length > 0, { what: 'Dana leaving', timeoutMs: 15_000 });
+    assert.equal(entry(observer, 'Dana'), undefined, 'Dana is still listed');
+    // Had the first tab's close counted as leaving, this would have come about a second too early.
+    const [left] = observer.eventsAbout('left', 'Dana');
+    assert.ok(left!.at - lastClosedAt >= JOIN_LEAVE_GRACE_MS - 1000, `left ${left!.at - lastClosedAt} ms after the last tab closed`);
+  });
+
+  test('typing on one replica reaches the others, with the name and the instance', async (t) => {
+    const [typist, second, third] = [await join(t, 1, 'Eve'), await join(t, 2, 'Finn'), await join(t, 3, 'Gus')];
+    typist.socket.emit('typing');
+    for (const reader of [second, third]) {
+      await pollUntil(async () => reader.eventsAbout('typing', 'Eve'), (events) => events.length === 1, { what: `${reader.name} seeing Eve type` });
+    }
+  });
+
+  test('the cluster panel: every replica, with its connections, start time and link', async (t) => {
+    const clients = [await join(t, 1, 'Hal'), await join(t, 2, 'Ivy'), await join(t, 2, 'Jo'), await join(t, 3, 'Kim'), await join(t, 3, 'Lu'), await join(t, 3, 'Max')];
+    const [watcher] = clients;
+    const counts = await pollUntil(
+      async () => watcher!.cluster?.instances.map(({ instance, connections }) => `${instance}:${connections}`).join(' '),
+      (summary) => summary === '1:1 2:2 3:3',
+      { what: 'the panel to show 1, 2 and 3 connections' },
+    );
+    assert.ok(counts);
+    for (const { instance, since, url: link } of watcher!.cluster!.instances) {
+      const replica = replicas.get(Number(instance))!;
+      assert.equal(link, replica.url, `instance ${instance}'s link`);
+      assert.ok(since > Date.now() - 120_000 && since <= Date.now(), `instance ${instance} started at ${since}`);
+    }
+  });
+});
