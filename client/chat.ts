@@ -116,11 +116,11 @@ const outbox = new Outbox({
 });
 
 const $input = $('#message');
-const signalTyping = throttled(() => {
+const typing = throttled(() => {
   if (socket.connected) socket.emit('typing');
 });
 $input.on('input', () => {
-  if (String($input.val() ?? '') !== '') signalTyping();
+  if (String($input.val() ?? '') !== '') typing.keystroke();
 });
 
 $('#chat-form').on('submit', (event) => {
@@ -128,6 +128,7 @@ $('#chat-form').on('submit', (event) => {
   const text = String($input.val() ?? '');
   if (text.trim() === '') return;
   $input.val('');
+  typing.reset();
   outbox.add(text);
 });
 

@@ -9,14 +9,23 @@ export const TYPING_SIGNAL_INTERVAL_MS = 2000;
 /** Someone is shown as typing for this long after their last signal. */
 export const TYPING_TIMEOUT_MS = 3000;
 
-/** Returns a function that calls `signal` at most once per `intervalMs`, at the first call of each. */
-export function throttled(signal: () => void, intervalMs = TYPING_SIGNAL_INTERVAL_MS): () => void {
+/**
+ * Calls `signal` at most once per `intervalMs`, at the first keystroke of each. After a message is
+ * sent, `reset()`: the next keystroke starts a new message and signals at once (others cleared the
+ * typist when the message arrived).
+ */
+export function throttled(signal: () => void, intervalMs = TYPING_SIGNAL_INTERVAL_MS): { keystroke(): void; reset(): void } {
   let last = -Infinity;
-  return () => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    signal();
+  return {
+    keystroke: () => {
+      const now = Date.now();
+      if (now - last < intervalMs) return;
+      last = now;
+      signal();
+    },
+    reset: () => {
+      last = -Infinity;
+    },
   };
 }
 

@@ -69,6 +69,16 @@ export class ChatPage {
     return this.messages.filter({ has: this.page.getByText(text, { exact: true }) });
   }
 
+  /** `name`'s row in the online list. */
+  person(name: string): Locator {
+    return this.people.and(this.page.locator(`[data-name="${name}"]`));
+  }
+
+  /** Instance `number`'s row in the cluster panel. */
+  instance(number: number | string): Locator {
+    return this.instances.and(this.page.locator(`[data-instance="${number}"]`));
+  }
+
   /** The unsent message whose text is exactly `text`. */
   unsent(text: string): Locator {
     return this.outbox.filter({ has: this.page.getByText(text, { exact: true }) });

@@ -125,9 +125,9 @@ export function untyped(socket: ChatSocket): Socket {
  * A Socket.IO client connected to `url`, resolved once the server has welcomed it. Reconnection
  * is off so a dropped connection shows up in the test instead of being papered over.
  */
-export async function connectChatClient(url: string): Promise<{ socket: ChatSocket; welcome: { instance: string } }> {
+export async function connectChatClient(url: string): Promise<{ socket: ChatSocket; welcome: { instance: string; name: string } }> {
   const socket: ChatSocket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
-  const welcomed = new Promise<{ instance: string }>((resolve, reject) => {
+  const welcomed = new Promise<{ instance: string; name: string }>((resolve, reject) => {
     socket.once('welcome', resolve);
     socket.once('connect_error', reject);
   });

@@ -70,8 +70,8 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
   test('each client is welcomed by its own replica', async () => {
     const [one, two] = await Promise.all([connectChatClient(replica(1).url), connectChatClient(replica(2).url)]);
     try {
-      assert.deepEqual(one.welcome, { instance: '1' });
-      assert.deepEqual(two.welcome, { instance: '2' });
+      assert.equal(one.welcome.instance, '1');
+      assert.equal(two.welcome.instance, '2');
     } finally {
       one.socket.close();
       two.socket.close();

@@ -1,0 +1,37 @@
+/**
+ * The README's pictures of the page, taken by the suite on every run, so that they show the page
+ * as it is: a conversation across three replicas, the cluster panel and the online list, at a
+ * desktop's width and a phone's. Written to docs/screenshots/.
+ */
+import { fileURLToPath } from 'node:url';
+import { expect, test } from './fixtures.js';
+
+const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+
+test('screenshots of a conversation across three replicas', async ({ stack, openChat }) => {
+  const [one, two, three] = stack.replicas;
+  const ada = await openChat({ url: one!.url, name: 'Ada', viewport: { width: 1100, height: 640 } });
+  await ada.connected();
+  const bob = await openChat({ url: three!.url, name: 'Bob' });
+  await bob.connected();
+  const chen = await openChat({ url: two!.url, name: 'Chen' });
+  await chen.connected();
+
+  const lines: [typeof ada, string, string][] = [
+    [ada, 'Hi! I am on instance 1.', '1'],
+    [bob, 'Hello Ada, instance 3 here: your message came through Redis.', '3'],
+    [chen, 'Same on instance 2. Try killing a replica and watch the panel.', '2'],
+    [ada, 'Nice: the purple ones crossed replicas.', '1'],
+  ];
+  for (const [tab, text, instance] of lines) {
+    await tab.send(text);
+    await ada.expectMessage(text, instance);
+  }
+  await expect(ada.people).toHaveCount(3);
+  await bob.page.getByRole('textbox', { name: 'Message' }).pressSequentially('one more');
+  await expect(ada.typing).toHaveText('Bob is typing…');
+
+  await ada.page.screenshot({ path: `${SCREENSHOTS}chat-desktop.png` });
+  await ada.page.setViewportSize({ width: 375, height: 760 });
+  await ada.page.screenshot({ path: `${SCREENSHOTS}chat-phone.png`, fullPage: true });
+});
