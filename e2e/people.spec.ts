@@ -132,3 +132,23 @@ test('keyboard only: open the explainer, change the name, send a message', async
   await tab.expectMessage(text, '3');
   await expect(tab.message(text)).toContainText('Keyboard');
 });
+
+test('the list follows new messages, unless the reader has scrolled up to read older ones', async ({ stack, openChat }) => {
+  const reader = await openChat({ url: stack.replicas[0]!.url, viewport: { width: 800, height: 500 } });
+  const writer = await openChat({ url: stack.replicas[1]!.url });
+  await reader.connected();
+  await writer.connected();
+  const distanceFromBottom = () => reader.page.locator('#scroller').evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight);
+
+  for (let n = 0; n < 25; n++) await writer.send(uniqueText(`filler ${n}`));
+  const last = uniqueText('the newest');
+  await writer.send(last);
+  await reader.expectMessage(last, '2');
+  await expect.poll(distanceFromBottom).toBeLessThan(5);
+
+  await reader.page.locator('#scroller').evaluate((element) => (element.scrollTop = 0));
+  const later = uniqueText('while scrolled up');
+  await writer.send(later);
+  await reader.expectMessage(later, '2');
+  expect(await reader.page.locator('#scroller').evaluate((element) => element.scrollTop)).toBe(0);
+});

@@ -82,6 +82,7 @@ describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
     const alive = () => cluster.replicas.filter((replica) => !replica.process.hasExited()).map((replica) => String(replica.number));
     await pollUntil(async () => panel().join(), (instances) => instances === alive().join(), { what: 'the panel to list the live replicas' });
 
+    const killedAt = Date.now();
     process.kill(doomed.process.pid, 'SIGKILL');
     await doomed.process.exited;
     await pollUntil(
@@ -99,5 +100,10 @@ describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
     });
     t.after(() => restarted.stop());
     await pollUntil(async () => panel(), (instances) => instances.includes(doomedInstance), { what: `instance ${doomedInstance} back in the panel`, timeoutMs: 15_000 });
+    // Mover's tab failed over: that is neither leaving nor joining. Goner, who could not, left.
+    await pollUntil(async () => watcher.eventsAbout('left', 'Goner').length, (count) => count > 0, { what: 'Goner leaving', timeoutMs: 15_000 });
+    const sinceKill = watcher.events.filter((event) => event.at >= killedAt);
+    assert.deepEqual(sinceKill.filter((event) => event.name === 'Mover'), []);
+    assert.deepEqual(sinceKill.filter((event) => event.name === 'Goner').map((event) => event.event), ['left']);
   });
 });
