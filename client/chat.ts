@@ -10,6 +10,7 @@ import { MessageList } from './message-list.js';
 import { askForName, storedName } from './name.js';
 import { Outbox } from './outbox.js';
 import { Timeline } from './timeline.js';
+import { checkMessageText, MAX_MESSAGE_LENGTH, textLength } from '../shared/text.js';
 import { describeTypists, throttled, Typists } from './typing.js';
 
 /**
@@ -116,18 +117,31 @@ const outbox = new Outbox({
 });
 
 const $input = $('#message');
+const $counter = $('#counter');
+const $composeError = $('#compose-error');
 const typing = throttled(() => {
   if (socket.connected) socket.emit('typing');
 });
 $input.on('input', () => {
-  if (String($input.val() ?? '') !== '') typing.keystroke();
+  const text = String($input.val() ?? '');
+  // Counted as the server counts: characters, not UTF-16 units.
+  const length = textLength(text);
+  $counter.text(`${length}/${MAX_MESSAGE_LENGTH}`).toggleClass('over', length > MAX_MESSAGE_LENGTH);
+  $composeError.text('');
+  if (text !== '') typing.keystroke();
 });
 
 $('#chat-form').on('submit', (event) => {
   event.preventDefault();
   const text = String($input.val() ?? '');
   if (text.trim() === '') return;
-  $input.val('');
+  // Refused here what the server would refuse anyway, with its words; the text stays to be edited.
+  const checked = checkMessageText(text);
+  if (!checked.ok) {
+    $composeError.text(`Cannot send this: ${checked.error}.`);
+    return;
+  }
+  $input.val('').trigger('input');
   typing.reset();
   outbox.add(text);
 });

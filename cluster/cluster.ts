@@ -3,11 +3,13 @@
  * replica per upstream server in nginx/nginx.conf, and nginx running a copy of that file.
  * `npm run cluster` (cluster/cli.ts) and the browser tests' global set-up both start it from here.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { startService, waitUntilReady, type ChildService } from './child-process.js';
+import { CONFIG_VARIABLES } from '../server/config.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
 import { NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
@@ -31,6 +33,10 @@ export interface RunningCluster {
   replicas: Replica[];
   /** The redis-server it started (tests stop and restart it; `stop()` does not know of a new one). */
   redis: ChildService;
+  /** Its password: a random one for each cluster. */
+  redisPassword: string;
+  /** What the replicas connect to: the password included. */
+  redisUrl: string;
   /** Stops every child, nginx first and Redis last. */
   stop(): Promise<void>;
 }
@@ -41,7 +47,12 @@ export function defaultStateDir(basePort: number): string {
 }
 
 /** Starts Redis, the replicas and nginx, each once the one before answers. */
-export async function startCluster(options: { basePort: number; stateDir?: string }): Promise<RunningCluster> {
+export async function startCluster(options: {
+  basePort: number;
+  stateDir?: string;
+  /** Extra environment for every replica, for example the benchmark's rate limits. */
+  replicaEnv?: NodeJS.ProcessEnv;
+}): Promise<RunningCluster> {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
@@ -57,14 +68,17 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
   };
 
   try {
-    const redis = await startRedis({ port: ports.redis, dir: stateDir });
+    // Anything that can reach Redis can publish into the adapter's channels, and its packets are
+    // unsigned: every replica would deliver them. So Redis asks for a password, a new one each time.
+    const redisPassword = randomBytes(18).toString('base64url');
+    const redis = await startRedis({ port: ports.redis, dir: stateDir, password: redisPassword });
     started.push(redis);
-    const redisUrl = `redis://127.0.0.1:${ports.redis}`;
+    const redisUrl = redisUrlFor(ports.redis, redisPassword);
 
     // All replicas start at once; each is in `started` before anything can fail, so none leaks.
     const replicas = numbers.map((number): Replica => {
       const port = ports.replica(number);
-      const child = spawnReplica({ number, port, redisUrl, dir: stateDir });
+      const child = spawnReplica({ number, port, redisUrl, dir: stateDir, env: options.replicaEnv });
       started.push(child);
       return { number, port, url: `http://127.0.0.1:${port}`, process: child };
     });
@@ -73,37 +87,58 @@ export async function startCluster(options: { basePort: number; stateDir?: strin
     const realConf = readFileSync(NGINX_CONF_PATH, 'utf8');
     started.push(await startNginx({ conf: realConf, ports, prefix: join(stateDir, 'nginx') }));
 
-    return { url: `http://127.0.0.1:${ports.nginx}`, ports, stateDir, replicas, redis, stop: stopAll };
+    return { url: `http://127.0.0.1:${ports.nginx}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
   }
 }
 
+/** The URL a client of a local Redis connects to, with its password if it has one. */
+export function redisUrlFor(port: number, password?: string): string {
+  return `redis://${password ? `:${password}@` : ''}127.0.0.1:${port}`;
+}
+
 /**
  * redis-server in the foreground, resolved once it answers PING; stopped again if it never does.
- * Started again on the same `dir`, it reloads the message log it had.
+ * Started again on the same `dir`, it reloads the message log it had. With `password`, it refuses
+ * clients that do not give it.
  */
-export async function startRedis(options: { port: number; dir: string; name?: string }): Promise<ChildService> {
+export async function startRedis(options: { port: number; dir: string; name?: string; password?: string }): Promise<ChildService> {
   const name = options.name ?? 'redis';
+  // The password goes in a file only this user can read, not on the command line, where `ps` shows it.
+  const configFile = join(options.dir, `${name}.conf`);
+  writeFileSync(configFile, options.password ? `requirepass ${options.password}\n` : '', { mode: 0o600 });
   const service = startService(name, requireProgram(REDIS_SERVER), [
+    configFile,
     '--port', String(options.port), '--bind', '127.0.0.1', '--dir', options.dir,
     // The message log must outlive a Redis restart: every write goes to the append-only file in
     // `dir` before Redis answers it (fsync'ed once a second), and is read back at start. No snapshots.
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
     '--daemonize', 'no', '--logfile', '',
   ], { logFile: join(options.dir, `${name}.log`) });
-  await waitOrStop(service, () => redisAnswersPing(`redis://127.0.0.1:${options.port}`));
+  await waitOrStop(service, () => redisAnswersPing(redisUrlFor(options.port, options.password)));
   return service;
+}
+
+export interface ReplicaOptions {
+  number: number;
+  port: number;
+  redisUrl?: string;
+  /** Where its log goes. */
+  dir: string;
+  /** Extra environment variables (see server/config.ts). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
  * One replica, exactly as `npm start` runs it, configured the way compose configures it. Returns
  * at once; `startReplica` also waits for it.
  */
-export function spawnReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): ChildService {
+export function spawnReplica(options: ReplicaOptions): ChildService {
   const env: NodeJS.ProcessEnv = {
     ...envWithoutChatConfig(),
+    ...options.env,
     PORT: String(options.port),
     NODE_NUMBER: String(options.number),
     // The cluster panel links each replica here: in this launcher, every replica is reachable directly.
@@ -118,12 +153,11 @@ export function spawnReplica(options: { number: number; port: number; redisUrl?:
 
 /** This process's environment less the variables a replica reads, so the caller's own cannot leak in. */
 export function envWithoutChatConfig(): NodeJS.ProcessEnv {
-  const { PORT: _port, NODE_NUMBER: _number, REDIS_URL: _redisUrl, PUBLIC_URL: _publicUrl, ...rest } = process.env;
-  return rest;
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.includes(name)));
 }
 
 /** A replica, resolved once its /healthz answers 200; stopped again if it never does. */
-export async function startReplica(options: { number: number; port: number; redisUrl?: string; dir: string }): Promise<ChildService> {
+export async function startReplica(options: ReplicaOptions): Promise<ChildService> {
   const service = spawnReplica(options);
   await waitOrStop(service, () => answersHealthz(options.port));
   return service;

@@ -40,7 +40,7 @@ test.describe('messages survive a Redis outage', () => {
     await expect(writer.unsent(text)).toContainText('Redis');
     await expect(writer.message(text)).toHaveCount(0);
 
-    redis = await startRedis({ port: cluster.ports.redis, dir: cluster.stateDir, name: 'redis-restarted' });
+    redis = await startRedis({ port: cluster.ports.redis, dir: cluster.stateDir, name: 'redis-restarted', password: cluster.redisPassword });
 
     // The outbox retries by itself; the message arrives in both tabs, once.
     await reader.expectMessage(text, '1');

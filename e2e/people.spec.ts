@@ -140,10 +140,13 @@ test('the list follows new messages, unless the reader has scrolled up to read o
   await writer.connected();
   const distanceFromBottom = () => reader.page.locator('#scroller').evaluate((element) => element.scrollHeight - element.scrollTop - element.clientHeight);
 
-  for (let n = 0; n < 25; n++) await writer.send(uniqueText(`filler ${n}`));
+  // Tall messages overflow the list within the rate limit's burst of 10.
+  for (let n = 0; n < 7; n++) await writer.send(uniqueText(`filler ${n}\nsecond line\nthird line\nfourth line`));
   const last = uniqueText('the newest');
   await writer.send(last);
   await reader.expectMessage(last, '2');
+  const overflow = await reader.page.locator('#scroller').evaluate((element) => element.scrollHeight - element.clientHeight);
+  expect(overflow, 'the fillers must overflow the list for this test to mean anything').toBeGreaterThan(100);
   await expect.poll(distanceFromBottom).toBeLessThan(5);
 
   await reader.page.locator('#scroller').evaluate((element) => (element.scrollTop = 0));

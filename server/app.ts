@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
-import { MAX_MESSAGE_LENGTH } from './message.js';
 
 /** What GET /healthz reports. */
 export interface HealthReport {
@@ -13,6 +12,8 @@ export interface HealthReport {
   redis: 'up' | 'down' | 'none';
   /** Socket.IO connections held by this replica, not the cluster. */
   connections: number;
+  /** Shutting down (SIGTERM): it takes no new clients and is moving its own elsewhere. */
+  draining: boolean;
 }
 
 /** The folder with package.json: this file runs as server/app.ts (tsx) and as dist/server/app.js. */
@@ -44,14 +45,14 @@ export function createApp(options: { instance: string; health: () => Promise<Hea
   app.set('views', join(projectRoot, 'views'));
 
   app.get('/', (_req, res) => {
-    res.render('index', { instance: options.instance, maxMessageLength: MAX_MESSAGE_LENGTH });
+    res.render('index', { instance: options.instance });
   });
 
   app.get('/healthz', async (_req, res) => {
     const report = await options.health();
     // Load balancers and compose healthchecks read the status: a replica that cannot reach Redis
-    // would accept clients whose messages never leave it.
-    res.status(report.redis === 'down' ? 503 : 200).json(report);
+    // would refuse every message, and a draining one is on its way out.
+    res.status(report.redis === 'down' || report.draining ? 503 : 200).json(report);
   });
 
   // The page's "How it works" link: the README this server was built with, as plain text.

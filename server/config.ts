@@ -10,6 +10,13 @@ export interface Config {
   redisUrl: string | undefined;
   /** Where users can open this replica directly, for the page's cluster panel; optional. */
   publicUrl: string | undefined;
+  /**
+   * Origins whose pages may connect (the browser's `Origin` header). Undefined: only pages served
+   * by this same host, whatever the port of the proxy in front.
+   */
+  allowedOrigins: string[] | undefined;
+  /** Each connection's token bucket: events it may send at once, and refilled per second. */
+  rateLimit: { burst: number; perSecond: number };
 }
 
 /** A bad environment variable: the message names it and says what was expected. */
@@ -19,6 +26,37 @@ export class ConfigError extends Error {
 
 // An empty variable (`PORT=`) counts as unset, as a shell user would expect.
 const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
+
+/** A variable holding a positive number (whole if `whole`), with a default. */
+function positiveNumber(fallback: number, options: { whole: boolean }) {
+  return z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(options.whole ? /^\d+$/ : /^\d+(\.\d+)?$/, options.whole ? 'must be a whole number' : 'must be a number')
+      .transform(Number)
+      .pipe(z.number().positive('must be more than 0'))
+      .default(fallback),
+  );
+}
+
+/** "https://chat.example.com, http://localhost:8080": scheme, host and port, nothing more. */
+const originListSchema = z.string().transform((value, context) => {
+  const origins = value.split(',').map((item) => item.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, '')) {
+      context.addIssue({ code: 'custom', message: `must be a comma-separated list of origins such as https://chat.example.com; ${JSON.stringify(origin)} is not one` });
+      return z.NEVER;
+    }
+  }
+  return origins.map((origin) => new URL(origin).origin);
+});
 
 const envSchema = z.object({
   PORT: z.preprocess(
@@ -42,7 +80,13 @@ const envSchema = z.object({
     unsetIfEmpty,
     z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional(),
   ),
+  ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
+  RATE_LIMIT_BURST: positiveNumber(10, { whole: true }),
+  RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),
 });
+
+/** Every environment variable the server reads. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
 
 /**
  * Reads the server's configuration from environment variables.
@@ -57,6 +101,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     const got = name === 'REDIS_URL' ? '' : ` (got ${JSON.stringify(env[name])})`;
     throw new ConfigError(`${name} ${issue.message}${got}`);
   }
-  const { PORT, NODE_NUMBER, REDIS_URL, PUBLIC_URL } = result.data;
-  return { port: PORT, instance: NODE_NUMBER, redisUrl: REDIS_URL, publicUrl: PUBLIC_URL };
+  const values = result.data;
+  return {
+    port: values.PORT,
+    instance: values.NODE_NUMBER,
+    redisUrl: values.REDIS_URL,
+    publicUrl: values.PUBLIC_URL,
+    allowedOrigins: values.ALLOWED_ORIGINS,
+    rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },
+  };
 }

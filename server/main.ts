@@ -3,8 +3,11 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { startChatServer, type RunningChatServer } from './server.js';
 
-/** How long a graceful shutdown may take before the process gives up on it. */
-const SHUTDOWN_TIMEOUT_MS = 5000;
+/**
+ * How long a graceful shutdown may take before the process gives up on it: the drain's spread
+ * (2 s) and the closing, within Docker's default 10 s between SIGTERM and SIGKILL.
+ */
+const SHUTDOWN_TIMEOUT_MS = 8000;
 
 let config: Config;
 try {
@@ -26,7 +29,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS).unref();
     // Before start-up completes there is nothing to close yet (for example while Redis is unreachable).
-    (server?.close() ?? Promise.resolve()).then(
+    (server?.drain() ?? Promise.resolve()).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');

@@ -1,13 +1,13 @@
 import { z } from 'zod';
+import { checkMessageText } from '../shared/text.js';
 
-/** Longest message text accepted, in characters. */
-export const MAX_MESSAGE_LENGTH = 1000;
-
-const messageTextSchema = z
-  .string({ error: 'message must be text' })
-  .trim()
-  .min(1, 'message is empty')
-  .max(MAX_MESSAGE_LENGTH, `message is longer than ${MAX_MESSAGE_LENGTH} characters`);
+/** The text rule (shared/text.ts: checkMessageText) as a schema step: the cleaned text, or its error. */
+const messageTextSchema = z.unknown().transform((value, context) => {
+  const checked = checkMessageText(value);
+  if (checked.ok) return checked.text;
+  context.addIssue({ code: 'custom', message: checked.error });
+  return z.NEVER;
+});
 
 /** Long enough to be unguessable, short enough to be a cheap Redis key. */
 const BAD_KEY = 'key must be 8-64 letters, digits, - or _';

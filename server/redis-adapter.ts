@@ -4,7 +4,7 @@
  */
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
-import { createClient, type RedisClientType } from 'redis';
+import { createClient, ErrorReply, type RedisClientType } from 'redis';
 
 /** How long a command may take, round trip, before the replica treats Redis as unavailable. */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000;
@@ -92,7 +92,7 @@ export async function connectRedis(url: string, logger: Logger): Promise<RedisCo
   });
 
   logger.info('connecting to Redis at %s', redactPassword(url));
-  await Promise.all([commands.connect(), subscriber.connect()]);
+  await connectOrRefuseCredentials([commands, subscriber]);
 
   return {
     commands,
@@ -137,6 +137,30 @@ function withDroppedPromisesReported(client: RedisClientType, methods: string[],
         });
     },
   });
+}
+
+/**
+ * Connects `clients`. node-redis retries every failure, a refused password included; at start-up,
+ * wrong credentials are a configuration error, so they end the attempt with a clear one instead.
+ * (Once running, an outage that comes back with other credentials is retried, and /healthz says so.)
+ */
+async function connectOrRefuseCredentials(clients: RedisClientType[]): Promise<void> {
+  let refuse: (err: Error) => void = () => {};
+  const refused = new Promise<never>((_resolve, reject) => (refuse = reject));
+  const onError = (err: Error) => {
+    if (err instanceof ErrorReply && /^(NOAUTH|WRONGPASS)\b/.test(err.message)) {
+      refuse(new Error(`Redis refused the credentials in REDIS_URL: ${err.message.split(' ')[0]}`));
+    }
+  };
+  for (const client of clients) client.on('error', onError);
+  try {
+    await Promise.race([Promise.all(clients.map((client) => client.connect())), refused]);
+  } catch (err) {
+    for (const client of clients) client.destroy();
+    throw err;
+  } finally {
+    for (const client of clients) client.off('error', onError);
+  }
 }
 
 function redactPassword(url: string): string {

@@ -4,20 +4,39 @@ import { Server } from 'socket.io';
 import { createApp } from './app.js';
 import { registerChatHandlers, type ChatServer } from './chat.js';
 import type { Config } from './config.js';
+import { closeConnectionsInBatches } from './drain.js';
 import { createMemoryLog } from './message-log.js';
+import { originCheck } from './origin-check.js';
 import { createMemoryPresenceStore, startPresence } from './presence.js';
 import { connectRedis } from './redis-adapter.js';
 import { createRedisMessageLog } from './redis-message-log.js';
 import { createRedisPresenceStore } from './redis-presence.js';
+import { limitEventRate } from './rate-limit.js';
 import { startRepairs } from './repair.js';
+import { closeIfFallingBehind } from './slow-readers.js';
+import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
 /** A replica that is listening. */
 export interface RunningChatServer {
   /** The port it listens on (useful with `port: 0`). */
   port: number;
-  /** Disconnects every client, stops listening and closes the Redis connections. */
+  /**
+   * Leaves gracefully (SIGTERM): reports not ready, stops listening, closes its connections in
+   * batches so that clients move to other replicas gradually, then closes.
+   */
+  drain(): Promise<void>;
+  /** Disconnects every client at once, stops listening and closes the Redis connections. */
   close(): Promise<void>;
 }
+
+/**
+ * The largest frame (WebSocket message or long-polling request body) a client may send. A chat
+ * message is at most MAX_MESSAGE_LENGTH characters of 4 UTF-8 bytes each, plus its key and Socket.IO's
+ * framing; anything much larger is not a chat message. (Socket.IO's default is 1 MB: twenty
+ * clients sending three such frames each once took 290 MB of a replica.) A larger frame closes
+ * that connection, and only that one.
+ */
+export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
  * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the chat
@@ -29,16 +48,27 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const log = redis ? createRedisMessageLog(redis.commands, logger) : createMemoryLog();
   const stopping = new AbortController();
 
+  let draining = false;
+
   const app = createApp({
     instance: config.instance,
     health: async () => ({
       instance: config.instance,
       redis: redis ? ((await redis.isHealthy()) ? 'up' : 'down') : 'none',
       connections: io.engine.clientsCount,
+      draining,
     }),
   });
   const httpServer = createServer(app);
-  const io: ChatServer = new Server(httpServer, { adapter: redis?.adapter });
+  const io: ChatServer = new Server(httpServer, {
+    adapter: redis?.adapter,
+    maxHttpBufferSize: MAX_FRAME_BYTES,
+    allowRequest: originCheck(config.allowedOrigins),
+  });
+  io.on('connection', (socket) => {
+    limitEventRate(socket, config.rateLimit);
+    closeIfFallingBehind(socket, logger);
+  });
   registerChatHandlers(io, { instance: config.instance, log, logger, signal: stopping.signal });
   if (redis) await startRepairs({ io, log, redis, logger, signal: stopping.signal });
   const presence = startPresence({
@@ -58,15 +88,26 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info('listening on port %d', port);
 
+  async function close(): Promise<void> {
+    stopping.abort();
+    // Off the cluster panel at once, rather than when the report expires. Best effort: Redis may be down.
+    await presence.withdraw().catch(() => {});
+    // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
+    await io.close();
+    await redis?.close();
+  }
+
   return {
     port,
-    close: async () => {
-      stopping.abort();
-      // Off the cluster panel at once, rather than when the report expires. Best effort: Redis may be down.
-      await presence.withdraw().catch(() => {});
-      // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
-      await io.close();
-      await redis?.close();
+    drain: async () => {
+      draining = true;
+      // No new connections: the proxy's next attempt to reach this replica is refused, so it
+      // sends the client to another one (nginx: proxy_next_upstream) and marks this one down.
+      httpServer.close();
+      logger.info({ connections: io.of('/').sockets.size }, 'draining: closing connections in batches');
+      await closeConnectionsInBatches(io);
+      await close();
     },
+    close,
   };
 }

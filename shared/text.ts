@@ -6,6 +6,8 @@
 
 /** Longest name, in characters as `textLength` counts them. */
 export const MAX_NAME_LENGTH = 24;
+/** Longest message text, in characters as `textLength` counts them. */
+export const MAX_MESSAGE_LENGTH = 1000;
 
 /**
  * Length in Unicode code points: "é" is 1, "😀" is 1, a flag is 2. Both ends count this way (an
@@ -20,12 +22,21 @@ export function textLength(text: string): number {
 
 /** Control characters: C0, DEL and C1 (tabs and newlines included). */
 const CONTROL = /\p{Cc}/u;
+/** The same, but for the newline, which a message may contain. */
+const CONTROL_EXCEPT_NEWLINE = /[^\P{Cc}\n]/u;
+/**
+ * Bidirectional overrides and isolates. They reorder the text after them, so that what a reader
+ * sees is not what was written ("Trojan Source"); a chat has no use for them.
+ */
+const BIDI_OVERRIDE = /[\u202A-\u202E\u2066-\u2069]/u;
 /**
  * Characters that show nothing: format characters (zero-width spaces and joiners, bidirectional
  * controls, soft hyphen…), line and paragraph separators, and the "blank" letters the Hangul
  * fillers and the Braille blank are often abused as.
  */
 const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800]/u;
+/** Text made of nothing but those and white space shows as a blank message. */
+const ONLY_INVISIBLE = /^[\s\p{Cf}\p{Zl}\p{Zp}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]*$/u;
 
 export type CheckedText = { ok: true; text: string } | { ok: false; error: string };
 
@@ -40,4 +51,19 @@ export function checkName(input: unknown): CheckedText {
   if (textLength(name) > MAX_NAME_LENGTH) return { ok: false, error: `name is longer than ${MAX_NAME_LENGTH} characters` };
   if (CONTROL.test(name) || INVISIBLE.test(name)) return { ok: false, error: 'name must not contain control or invisible characters' };
   return { ok: true, text: name };
+}
+
+/**
+ * A message's text: in Unicode's composed form (NFC), trimmed, 1 to MAX_MESSAGE_LENGTH characters,
+ * with no control characters but the newline, no bidirectional overrides, and something visible.
+ */
+export function checkMessageText(input: unknown): CheckedText {
+  if (typeof input !== 'string') return { ok: false, error: 'message must be text' };
+  const text = input.normalize('NFC').trim();
+  if (text === '') return { ok: false, error: 'message is empty' };
+  if (textLength(text) > MAX_MESSAGE_LENGTH) return { ok: false, error: `message is longer than ${MAX_MESSAGE_LENGTH} characters` };
+  if (CONTROL_EXCEPT_NEWLINE.test(text)) return { ok: false, error: 'message must not contain control characters' };
+  if (BIDI_OVERRIDE.test(text)) return { ok: false, error: 'message must not contain bidirectional override characters' };
+  if (ONLY_INVISIBLE.test(text)) return { ok: false, error: 'message has no visible characters' };
+  return { ok: true, text };
 }

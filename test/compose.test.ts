@@ -139,6 +139,18 @@ test('redis has a healthcheck and is not published on the host', () => {
   assert.deepEqual(ports(redis), []);
 });
 
+test("redis asks for a password, and the replicas' REDIS_URL carries the same one", () => {
+  const redis = service('redis');
+  const command = ([] as string[]).concat(redis.command ?? []).join(' ');
+  // `docker-compose config` writes the shell's $ escaped, as $$.
+  assert.match(command, /--requirepass "\$+REDISCLI_AUTH"/);
+  const password = environment(redis).REDISCLI_AUTH;
+  assert.ok(password, 'the redis service has no REDISCLI_AUTH');
+  for (const n of REPLICAS) {
+    assert.equal(decodeURIComponent(new URL(environment(service(`chat${n}`)).REDIS_URL ?? '').password), password, `chat${n}`);
+  }
+});
+
 test('redis keeps the message log: append-only file on, /data on a named volume', () => {
   const redis = service('redis');
   const command = ([] as string[]).concat(redis.command ?? []).join(' ');

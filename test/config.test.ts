@@ -17,26 +17,42 @@ function refusal(env: NodeJS.ProcessEnv, variable: string): string {
   return message;
 }
 
+const DEFAULTS = {
+  port: 3000,
+  instance: 'N/A',
+  redisUrl: undefined,
+  publicUrl: undefined,
+  allowedOrigins: undefined,
+  rateLimit: { burst: 10, perSecond: 2 },
+};
+
 describe('loadConfig', () => {
   test('defaults: port 3000, instance N/A, no Redis', () => {
-    assert.deepEqual(loadConfig({}), { port: 3000, instance: 'N/A', redisUrl: undefined, publicUrl: undefined });
+    assert.deepEqual(loadConfig({}), DEFAULTS);
   });
 
   test('an empty variable counts as unset', () => {
-    assert.deepEqual(loadConfig({ PORT: '', NODE_NUMBER: '', REDIS_URL: '', PUBLIC_URL: '' }), {
-      port: 3000,
-      instance: 'N/A',
-      redisUrl: undefined,
-      publicUrl: undefined,
-    });
+    const empty = { PORT: '', NODE_NUMBER: '', REDIS_URL: '', PUBLIC_URL: '', ALLOWED_ORIGINS: '', RATE_LIMIT_BURST: '', RATE_LIMIT_PER_SECOND: '' };
+    assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
 
   test('valid values are read', () => {
-    assert.deepEqual(loadConfig({ PORT: '8081', NODE_NUMBER: '7', REDIS_URL: 'redis://redis:6379', PUBLIC_URL: 'http://localhost:8087' }), {
+    const env = {
+      PORT: '8081',
+      NODE_NUMBER: '7',
+      REDIS_URL: 'redis://redis:6379',
+      PUBLIC_URL: 'http://localhost:8087',
+      ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8080/',
+      RATE_LIMIT_BURST: '20',
+      RATE_LIMIT_PER_SECOND: '0.5',
+    };
+    assert.deepEqual(loadConfig(env), {
       port: 8081,
       instance: '7',
       redisUrl: 'redis://redis:6379',
       publicUrl: 'http://localhost:8087',
+      allowedOrigins: ['https://chat.example.com', 'http://localhost:8080'],
+      rateLimit: { burst: 20, perSecond: 0.5 },
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -75,6 +91,18 @@ describe('loadConfig', () => {
   for (const publicUrl of ['localhost:8081', 'ftp://example.com', 'http://']) {
     test(`PUBLIC_URL=${JSON.stringify(publicUrl)} is refused`, () => {
       refusal({ PUBLIC_URL: publicUrl }, 'PUBLIC_URL');
+    });
+  }
+
+  for (const origins of ['chat.example.com', 'https://chat.example.com/path', 'ftp://example.com', 'https://ok.example, nope']) {
+    test(`ALLOWED_ORIGINS=${JSON.stringify(origins)} is refused`, () => {
+      refusal({ ALLOWED_ORIGINS: origins }, 'ALLOWED_ORIGINS');
+    });
+  }
+
+  for (const [variable, value] of [['RATE_LIMIT_BURST', '0'], ['RATE_LIMIT_BURST', '2.5'], ['RATE_LIMIT_BURST', 'lots'], ['RATE_LIMIT_PER_SECOND', '-1'], ['RATE_LIMIT_PER_SECOND', '0']] as const) {
+    test(`${variable}=${JSON.stringify(value)} is refused`, () => {
+      refusal({ [variable]: value }, variable);
     });
   }
 

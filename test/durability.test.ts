@@ -22,6 +22,7 @@ import {
   copiesByText,
   ListeningClient,
   makeTempDir,
+  NO_RATE_LIMIT,
   pollUntil,
   sendMessage,
   startRedis,
@@ -88,7 +89,7 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     await Promise.all(
       [1, 2, 3].map(async (number) => {
         const port = await freePort();
-        replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir }), url: `http://127.0.0.1:${port}` });
+        replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env: NO_RATE_LIMIT }), url: `http://127.0.0.1:${port}` });
       }),
     );
   });

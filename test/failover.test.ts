@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster, type RunningCluster } from '../cluster/cluster.js';
-import { assertExactlyOnce, connectChatClient, ListeningClient, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
+import { assertExactlyOnce, connectChatClient, ListeningClient, NO_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089), the e2e suite (18080-) and the other Node tests.
 const BASE_PORT = 28380;
@@ -18,7 +18,7 @@ const SEND_INTERVAL_MS = 100;
 describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
   let cluster: RunningCluster;
   before(async () => {
-    cluster = await startCluster({ basePort: BASE_PORT });
+    cluster = await startCluster({ basePort: BASE_PORT, replicaEnv: NO_RATE_LIMIT });
   });
   after(() => cluster?.stop());
 
@@ -95,8 +95,9 @@ describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
     const restarted = await startReplica({
       number: doomed.number,
       port: doomed.port,
-      redisUrl: `redis://127.0.0.1:${cluster.ports.redis}`,
+      redisUrl: cluster.redisUrl,
       dir: cluster.stateDir,
+      env: NO_RATE_LIMIT,
     });
     t.after(() => restarted.stop());
     await pollUntil(async () => panel(), (instances) => instances.includes(doomedInstance), { what: `instance ${doomedInstance} back in the panel`, timeoutMs: 15_000 });

@@ -19,6 +19,12 @@ import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendRe
 export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';
 export { PROJECT_ROOT } from '../cluster/topology.js';
 
+/**
+ * For replicas in tests of other things than the rate limit (test/hardening.test.ts has its own):
+ * they send faster than a person types.
+ */
+export const NO_RATE_LIMIT: NodeJS.ProcessEnv = { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_SECOND: '1000000' };
+
 /** How long a test waits for something that normally takes milliseconds. */
 export const EVENT_TIMEOUT_MS = 5000;
 
@@ -106,7 +112,7 @@ export async function httpGetText(url: string, options: { localAddress?: string 
 /** What GET /healthz answers, status included. */
 export interface Health {
   status: number;
-  body: { instance?: unknown; redis?: unknown; connections?: unknown };
+  body: { instance?: unknown; redis?: unknown; connections?: unknown; draining?: unknown };
 }
 
 export async function getHealth(baseUrl: string, options: { localAddress?: string } = {}): Promise<Health> {

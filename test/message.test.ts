@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MAX_MESSAGE_LENGTH, parseMessage } from '../server/message.js';
+import { parseMessage } from '../server/message.js';
+import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
 // The error texts are part of the protocol: the client shows them to the user as they are.
 const NOT_TEXT = 'message must be text';
@@ -54,5 +55,38 @@ describe('parseMessage', () => {
     const longest = 'x'.repeat(MAX_MESSAGE_LENGTH);
     assert.deepEqual(parseMessage(longest), { ok: true, text: longest, key: undefined });
     assert.deepEqual(parseMessage(`${longest}y`), { ok: false, error: TOO_LONG });
+  });
+
+  test('counts characters as code points, the way the page does: 1,000 emoji fit, though they are 2,000 UTF-16 units', () => {
+    const emoji = '😀'.repeat(MAX_MESSAGE_LENGTH);
+    assert.equal(emoji.length, 2 * MAX_MESSAGE_LENGTH);
+    assert.deepEqual(parseMessage(emoji), { ok: true, text: emoji, key: undefined });
+    assert.deepEqual(parseMessage(`${emoji}😀`), { ok: false, error: TOO_LONG });
+  });
+
+  test('normalises to the composed form (NFC): "é" typed as e + accent is stored as one character', () => {
+    assert.deepEqual(parseMessage('caf\u0065\u0301'), { ok: true, text: 'caf\u00e9', key: undefined });
+  });
+
+  test('keeps newlines, refuses every other control character', () => {
+    assert.deepEqual(parseMessage('two\nlines'), { ok: true, text: 'two\nlines', key: undefined });
+    for (const control of ['\t', '\r', '\u0000', '\u0007', '\u001b[31m', '\u007f', '\u0085', '\u009b']) {
+      assert.deepEqual(parseMessage(`a${control}b`), { ok: false, error: 'message must not contain control characters' }, JSON.stringify(control));
+    }
+  });
+
+  test('refuses bidirectional overrides and isolates ("Trojan Source")', () => {
+    for (const bidi of ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069']) {
+      assert.deepEqual(parseMessage(`abc${bidi}def`), { ok: false, error: 'message must not contain bidirectional override characters' }, JSON.stringify(bidi));
+    }
+  });
+
+  test('refuses text with nothing visible, but not invisible characters inside visible text', () => {
+    for (const blank of ['\u200b', '\u200b\u200d\u2060', '\u3164', '\u2800\u2800', '\u00ad', '\u0301', '\ufe0f']) {
+      assert.deepEqual(parseMessage(blank), { ok: false, error: 'message has no visible characters' }, JSON.stringify(blank));
+    }
+    // A family emoji is three emoji joined by zero-width joiners.
+    const family = '👨\u200d👩\u200d👧';
+    assert.deepEqual(parseMessage(family), { ok: true, text: family, key: undefined });
   });
 });

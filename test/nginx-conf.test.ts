@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { deriveLocalNginxConf, withoutStickySessions } from '../cluster/nginx-conf.js';
 import { NGINX, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, replicaNumbers } from '../cluster/topology.js';
+import { loadConfig } from '../server/config.js';
 import { startChatServer } from '../server/server.js';
 import { httpGetText, makeTempDir, runToExit } from './helpers.js';
 
@@ -120,14 +121,14 @@ describe('nginx/nginx.conf keeps what the README promises', () => {
 
   test('forwarded headers: Host, X-Real-IP, X-Forwarded-For, X-Forwarded-Proto', () => {
     const headers = directiveValues('proxy_set_header');
-    for (const expected of ['Host $host', 'X-Real-IP $remote_addr', 'X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme']) {
+    for (const expected of ['Host $http_host', 'X-Real-IP $remote_addr', 'X-Forwarded-For $proxy_add_x_forwarded_for', 'X-Forwarded-Proto $scheme']) {
       assert.ok(headers.includes(expected), `missing proxy_set_header ${expected}; have: ${headers.join(' | ')}`);
     }
   });
 
   test("proxy_read_timeout exceeds the replicas' Socket.IO pingInterval + pingTimeout", async () => {
     // Ask a replica for its heartbeat settings: the Engine.IO handshake announces them.
-    const server = await startChatServer({ port: 0, instance: 'ping', redisUrl: undefined, publicUrl: undefined }, pino({ level: 'silent' }));
+    const server = await startChatServer({ ...loadConfig({}), port: 0, instance: 'ping' }, pino({ level: 'silent' }));
     let handshake: { pingInterval: number; pingTimeout: number };
     try {
       const open = await httpGetText(`http://127.0.0.1:${server.port}/socket.io/?EIO=4&transport=polling`);

@@ -25,7 +25,7 @@ describe('the chat page of a single replica (no Redis)', () => {
   let baseUrl: string;
 
   before(async () => {
-    server = await startChatServer({ port: 0, instance: '7', redisUrl: undefined, publicUrl: undefined }, logger);
+    server = await startChatServer({ ...loadConfig({}), port: 0, instance: '7' }, logger);
     baseUrl = `http://127.0.0.1:${server.port}`;
   });
   after(() => server?.close());
@@ -80,7 +80,7 @@ describe('the chat page of a single replica (no Redis)', () => {
   test('/healthz without Redis: 200, redis "none"', async () => {
     const health = await getHealth(baseUrl);
     assert.equal(health.status, 200);
-    assert.deepEqual(health.body, { instance: '7', redis: 'none', connections: 0 });
+    assert.deepEqual(health.body, { instance: '7', redis: 'none', connections: 0, draining: false });
   });
 
   test('history and catch-up work the same without Redis, from the in-memory log', async (t) => {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { ChildService } from '../cluster/child-process.js';
-import { MAX_MESSAGE_LENGTH } from '../server/message.js';
+import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 import {
   connectChatClient,
   EVENT_TIMEOUT_MS,
@@ -206,7 +206,7 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
 
     lateRedis = await startRedis({ port: latePort, dir, name: 'redis-late' });
     const health = await pollUntil(() => getHealth(`http://127.0.0.1:${port}`), (h) => h.status === 200, { what: 'the replica to serve' });
-    assert.deepEqual(health.body, { instance: '4', redis: 'up', connections: 0 });
+    assert.deepEqual(health.body, { instance: '4', redis: 'up', connections: 0, draining: false });
   });
 
   test('SIGTERM: the replica disconnects its clients and exits 0 within 5 s', async (t) => {

@@ -1,0 +1,46 @@
+/**
+ * A token bucket per connection, for every event a client sends (messages and typing alike): up to
+ * `burst` at once, then `perSecond`. Without it, one client can send thousands of messages a second,
+ * each fanned out to every client, and everyone's chat slows to a crawl.
+ */
+import type { Socket } from 'socket.io';
+import type { SendResult } from '../shared/events.js';
+
+/** What an acknowledged event over the limit gets back; the page keeps the message and retries. */
+export const SLOW_DOWN: SendResult = { ok: false, error: 'slow down', retryable: true };
+
+export class TokenBucket {
+  #tokens: number;
+  #updatedAt: number;
+
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+    now: number = performance.now(),
+  ) {
+    this.#tokens = burst;
+    this.#updatedAt = now;
+  }
+
+  /** Takes a token if there is one. */
+  take(now: number = performance.now()): boolean {
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.perSecond);
+    this.#updatedAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
+/**
+ * Applies the limit to `socket`'s incoming events. An event over the limit is dropped; if it came
+ * with an acknowledgement, that says "slow down".
+ */
+export function limitEventRate(socket: Socket, limit: { burst: number; perSecond: number }): void {
+  const bucket = new TokenBucket(limit.burst, limit.perSecond);
+  socket.use((event, next) => {
+    if (bucket.take()) return next();
+    const ack = event.at(-1);
+    if (typeof ack === 'function') ack(SLOW_DOWN);
+  });
+}
