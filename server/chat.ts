@@ -9,7 +9,7 @@ import type { Server, Socket } from 'socket.io';
 import type { ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
 import { parseHandshake, type Handshake } from './handshake.js';
 import { parseMessage } from './message.js';
-import { HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
+import { CATCH_UP_LIMIT, HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
@@ -88,7 +88,7 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
     const { lastSeenId } = socket.data;
     while (socket.connected && !signal.aborted) {
       try {
-        socket.emit('history', lastSeenId ? await log.after(lastSeenId, HISTORY_LIMIT) : await log.latest(HISTORY_LIMIT));
+        socket.emit('history', lastSeenId ? await log.after(lastSeenId, CATCH_UP_LIMIT) : await log.latest(HISTORY_LIMIT));
         return;
       } catch (err) {
         logger.warn({ err, socketId: socket.id }, 'could not read the history, retrying: %s', (err as Error).message);

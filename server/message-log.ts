@@ -11,8 +11,13 @@ import { compareLogIds } from '../shared/log-id.js';
 
 /** Entries the log keeps; older ones are trimmed. */
 export const LOG_CAPACITY = 1000;
-/** Messages in the `history` a client receives on connecting. */
+/** Messages in the `history` a new client receives: the recent conversation. */
 export const HISTORY_LIMIT = 100;
+/**
+ * A returning client (one that says what it saw last) gets everything after that, up to the whole
+ * log: at 70 messages a second, a reconnect and the catch-up margin span hundreds of messages.
+ */
+export const CATCH_UP_LIMIT = LOG_CAPACITY;
 /** How long a message key is remembered, so that a retry within it is recognised. */
 export const MESSAGE_KEY_TTL_SECONDS = 15 * 60;
 
