@@ -6,7 +6,7 @@
 import { CONTAINER_PORT, UPSTREAM_SERVER, type ClusterPorts } from './topology.js';
 
 /** Replaces every match of `pattern`, and fails if there is none. */
-function replaceRequired(conf: string, pattern: RegExp, replacement: (...groups: string[]) => string, what: string): string {
+export function replaceRequired(conf: string, pattern: RegExp, replacement: (...groups: string[]) => string, what: string): string {
   let found = false;
   const result = conf.replace(pattern, (...args: string[]) => {
     found = true;
