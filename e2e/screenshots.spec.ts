@@ -1,7 +1,7 @@
 /**
  * The README's pictures of the page, taken by the suite on every run, so that they show the page
  * as it is: a conversation across three replicas, the cluster panel and the online list, at a
- * desktop's width and a phone's. Written to docs/screenshots/.
+ * desktop's width and a phone's, and two replicas side by side. Written to docs/screenshots/.
  */
 import { fileURLToPath } from 'node:url';
 import { expect, test } from './fixtures.js';
@@ -32,6 +32,20 @@ test('screenshots of a conversation across three replicas', async ({ stack, open
   await expect(ada.typing).toHaveText('Bob is typing…');
 
   await ada.page.screenshot({ path: `${SCREENSHOTS}chat-desktop.png` });
+
+  // Ada's tab on instance 1 and Bob's on instance 3, side by side, as two browser windows would be.
+  const halves = [];
+  for (const tab of [ada, bob]) {
+    await tab.page.setViewportSize({ width: 820, height: 640 });
+    halves.push((await tab.page.screenshot()).toString('base64'));
+  }
+  const sideBySide = await ada.page.context().newPage();
+  await sideBySide.setViewportSize({ width: 1650, height: 640 });
+  await sideBySide.setContent(
+    `<body style="margin:0;display:flex;gap:10px;background:#888">${halves.map((png) => `<img src="data:image/png;base64,${png}">`).join('')}</body>`,
+  );
+  await sideBySide.screenshot({ path: `${SCREENSHOTS}chat-side-by-side.png` });
+
   await ada.page.setViewportSize({ width: 375, height: 760 });
   await ada.page.screenshot({ path: `${SCREENSHOTS}chat-phone.png`, fullPage: true });
 });
