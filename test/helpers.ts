@@ -307,3 +307,10 @@ export async function runToExit(command: string, args: string[], options: { env?
 
 /** Lines of a stack trace (`    at fn (file:1:2)`), raw or escaped inside a JSON log line. */
 export const STACK_FRAME = /(?:^|\n|\\n)\s*at \S/;
+
+/** Resident memory of a process, from the kernel (Linux). */
+export function rssBytes(pid: number): number {
+  const kilobytes = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  assert.ok(kilobytes, `no VmRSS for pid ${pid}`);
+  return Number(kilobytes) * 1024;
+}
