@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -25,6 +25,7 @@ import {
   makeTempDir,
   NO_RATE_LIMIT,
   REPLICA_ENTRY,
+  rssBytes,
   runToExit,
   sendMessage,
   startRedis,
@@ -33,13 +34,6 @@ import {
   withTimeout,
   type ChatSocket,
 } from './helpers.js';
-
-/** Resident memory of a process, from the kernel. */
-function rssBytes(pid: number): number {
-  const kilobytes = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  assert.ok(kilobytes, `no VmRSS for pid ${pid}`);
-  return Number(kilobytes) * 1024;
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
