@@ -1,0 +1,106 @@
+/**
+ * One person in the soak: connected through nginx from a source address of its own (nginx's ip_hash
+ * picks the replica from it), reconnecting and catching up as the page does, and sending a message
+ * every few seconds, retried with the same key until it is acknowledged. What it receives goes
+ * straight into the DeliveryLedger; it keeps no timeline.
+ */
+import { randomUUID } from 'node:crypto';
+import { Agent } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import { io } from 'socket.io-client';
+import { CATCH_UP_MARGIN_MS } from '../client/timeline.js';
+import type { HandshakeAuth } from '../shared/events.js';
+import { compareLogIds, logIdBefore, logIdTime } from '../shared/log-id.js';
+import { EVENT_TIMEOUT_MS, sendMessage, withTimeout, type ChatSocket } from '../test/helpers.js';
+import { soakText, type DeliveryLedger } from './soak-deliveries.js';
+
+/** Between attempts to send a message that was not acknowledged (Redis busy, "slow down", no answer). */
+const RETRY_DELAY_MS = 1000;
+/** How long after the chatting ends a message still unacknowledged keeps being retried. */
+const RETRY_GRACE_MS = 10_000;
+
+export class SoakClient {
+  /** The replica that welcomed it first. */
+  instance = '';
+  #newestId: string | undefined;
+
+  private constructor(
+    readonly number: number,
+    private readonly socket: ChatSocket,
+    private readonly ledger: DeliveryLedger,
+  ) {
+    socket.on('welcome', ({ instance }) => {
+      if (this.instance) ledger.reconnected(number);
+      else this.instance = instance;
+    });
+    socket.on('chat message', (message) => this.#received([message], 'live'));
+    socket.on('history', (messages) => {
+      this.#received(messages, 'history');
+      ledger.joined(number);
+    });
+  }
+
+  /** Connected, welcomed and holding the history. */
+  static async connect(url: string, number: number, localAddress: string, ledger: DeliveryLedger): Promise<SoakClient> {
+    let client: SoakClient | undefined;
+    const socket: ChatSocket = io(url, {
+      transports: ['websocket'],
+      reconnectionDelayMax: 2000,
+      forceNew: true,
+      agent: new Agent({ localAddress, keepAlive: true }),
+      // On a reconnect, ask for what came after the newest message held, as the page does.
+      auth: (send: (auth: HandshakeAuth) => void) => send({ name: `soak-${number}`, lastSeenId: client?.catchUpCursor() }),
+      // `agent` reaches `ws`, but socket.io-client's option types say string | boolean.
+    } as unknown as Parameters<typeof io>[1]);
+    client = new SoakClient(number, socket, ledger);
+    const ready = new Promise<void>((resolve, reject) => {
+      socket.once('history', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    try {
+      await withTimeout(ready, EVENT_TIMEOUT_MS, `client ${number} (${localAddress}) to connect`);
+      return client;
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+  }
+
+  /** Sends a message every `intervalMs` (± `jitterMs`), starting at a random moment, until `until`. */
+  async chat(options: { until: number; intervalMs: number; jitterMs: number }): Promise<void> {
+    let nextAt = Date.now() + Math.random() * options.intervalMs;
+    while (nextAt < options.until) {
+      await delay(Math.max(0, nextAt - Date.now()));
+      await this.#send(options.until + RETRY_GRACE_MS);
+      nextAt += options.intervalMs + (Math.random() * 2 - 1) * options.jitterMs;
+    }
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  catchUpCursor(): string | undefined {
+    return this.#newestId && logIdBefore(logIdTime(this.#newestId), CATCH_UP_MARGIN_MS);
+  }
+
+  /** One message, retried with its key while the failure is retryable, until acknowledged or `giveUpAt`. */
+  async #send(giveUpAt: number): Promise<void> {
+    const seq = this.ledger.nextMessage();
+    const key = randomUUID();
+    for (;;) {
+      const result = await sendMessage(this.socket, soakText(seq, this.number), key);
+      if (result !== 'no answer' && result.ok) return this.ledger.acknowledged(seq, result.id);
+      if (result !== 'no answer' && !result.retryable) return this.ledger.refused();
+      if (Date.now() > giveUpAt) return; // counted as unanswered
+      await delay(RETRY_DELAY_MS);
+    }
+  }
+
+  #received(messages: readonly { id: string; text: string }[], how: 'live' | 'history'): void {
+    for (const message of messages) {
+      this.ledger.delivered(this.number, message, how);
+      if (!this.#newestId || compareLogIds(message.id, this.#newestId) > 0) this.#newestId = message.id;
+    }
+  }
+}
