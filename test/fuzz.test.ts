@@ -3,7 +3,8 @@
  * through socket.io-client, raw Engine.IO and Socket.IO frames over a plain WebSocket, garbage
  * long-polling requests. Meanwhile a person on another replica keeps chatting, and someone on the
  * fuzzed replica keeps reading. The fuzzed replica must stay up, healthy and within a memory bound,
- * log no stack trace, and deliver every one of that person's messages.
+ * log no stack trace, and deliver every one of that person's messages. (Its rate limit is lifted so
+ * that the payloads reach the handlers; a third replica, with the default limit, gets a shorter run.)
  *
  * Every payload comes from a seeded generator: the seed is in the suite's name, and FUZZ_SEED=<seed>
  * replays a run.
@@ -39,6 +40,8 @@ const seed = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));
 
 /** Events emitted through socket.io-client. */
 const EMITS = 5000;
+/** …and to the replica with the default rate limit: a cheap check of the limiter's side of things. */
+const LIMITED_EMITS = 500;
 /** Plain WebSocket connections, each sending a few raw frames. */
 const RAW_SESSIONS = 1500;
 /** Long-polling sessions, each posting a few garbage bodies. */
@@ -68,9 +71,10 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
   const random = new SeededRandom(seed);
   let dir: string;
   let redis: ChildService;
-  /** Replica 1, fuzzed, and replica 2, where the person chats. */
+  /** Replica 1, fuzzed; replica 2, where the person chats; replica 3, fuzzed a little, with the default rate limit. */
   let fuzzed: RunningReplica;
   let other: RunningReplica;
+  let limited: RunningReplica;
   let reader: ListeningClient;
   let person: ListeningClient;
   const sent: (SendResult | 'no answer')[] = [];
@@ -80,10 +84,9 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
   let rssPeak = 0;
   let rssSampler: NodeJS.Timeout;
 
-  async function startChatReplica(number: number, redisUrl: string): Promise<RunningReplica> {
+  async function startChatReplica(number: number, redisUrl: string, env?: NodeJS.ProcessEnv): Promise<RunningReplica> {
     const port = await freePort();
-    // No rate limit: every payload must reach the handlers, not stop at the limiter.
-    const service = await startReplica({ number, port, redisUrl, dir, env: NO_RATE_LIMIT });
+    const service = await startReplica({ number, port, redisUrl, dir, env });
     return { service, port, url: `http://127.0.0.1:${port}` };
   }
 
@@ -92,7 +95,12 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     const redisPort = await freePort();
     redis = await startRedis({ port: redisPort, dir });
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
-    [fuzzed, other] = await Promise.all([startChatReplica(1, redisUrl), startChatReplica(2, redisUrl)]);
+    // No rate limit on 1 and 2: every payload must reach the handlers, and the person sends faster than the default allows.
+    [fuzzed, other, limited] = await Promise.all([
+      startChatReplica(1, redisUrl, NO_RATE_LIMIT),
+      startChatReplica(2, redisUrl, NO_RATE_LIMIT),
+      startChatReplica(3, redisUrl),
+    ]);
     reader = await ListeningClient.connect(fuzzed.url);
     person = await ListeningClient.connect(other.url);
 
@@ -114,35 +122,17 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     await conversation;
     reader?.close();
     person?.close();
-    await Promise.all([fuzzed?.service.stop(), other?.service.stop()]);
+    await Promise.all([fuzzed, other, limited].map((replica) => replica?.service.stop()));
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   test(`${EMITS} random values to every event, with and without acknowledgements, over socket.io-client`, async (t) => {
-    let socket = await fuzzClient();
-    let reconnections = 0;
-    let answered = 0;
-    try {
-      for (let n = 1; n <= EMITS; n++) {
-        // Frames over the size limit close the connection, as they should: carry on with a new one.
-        if (!socket.connected) {
-          socket.close();
-          socket = await fuzzClient();
-          reconnections += 1;
-        }
-        const event = randomEventName(random);
-        const args = randomEventArgs(random, event);
-        // Binary arguments travel as attachments; the larger ones exceed the frame limit.
-        if (random.chance(0.03)) args.push(new Uint8Array(random.below(10_000)));
-        if (random.chance(0.5)) args.push(() => (answered += 1)); // an acknowledgement: only 'chat message' answers
-        untyped(socket).emit(event, ...args);
-        if (n % EMITS_PER_ROUND_TRIP === 0) await roundTrip(socket);
-      }
-    } finally {
-      socket.close();
-    }
-    t.diagnostic(`${EMITS} events emitted, ${answered} acknowledgements answered; ${reconnections} connections closed over oversized frames`);
+    t.diagnostic(await emitRandomEvents(fuzzed, EMITS));
+  });
+
+  test(`${LIMITED_EMITS} more to a replica with the default rate limit, where most stop at the limiter`, async (t) => {
+    t.diagnostic(await emitRandomEvents(limited, LIMITED_EMITS));
   });
 
   test(`${RAW_SESSIONS} plain WebSockets sending raw Engine.IO and Socket.IO frames`, async (t) => {
@@ -157,21 +147,25 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     t.diagnostic(`${requests} long-polling requests`);
   });
 
-  test('afterwards: both replicas up and healthy, memory bounded, no stack trace, the conversation intact', async (t) => {
+  test('afterwards: every replica up and healthy, memory bounded, no stack trace, the conversation intact', async (t) => {
     chatting = false;
     await conversation;
     clearInterval(rssSampler);
 
-    for (const { service } of [fuzzed, other]) assert.equal(service.hasExited(), false, `${service.name} exited`);
-    for (const { url } of [fuzzed, other]) assert.equal((await getHealth(url)).status, 200, `${url}/healthz`);
+    for (const { service, url } of [fuzzed, other, limited]) {
+      assert.equal(service.hasExited(), false, `${service.name} exited`);
+      assert.equal((await getHealth(url)).status, 200, `${service.name}: ${url}/healthz`);
+    }
 
     const growth = rssPeak - rssBaseline;
     t.diagnostic(`replica 1 RSS: ${mb(rssBaseline)} MB before, ${mb(rssPeak)} MB at peak (+${mb(growth)} MB)`);
     assert.ok(growth < RSS_GROWTH_BOUND_BYTES, `replica 1 grew by ${mb(growth)} MB, more than ${mb(RSS_GROWTH_BOUND_BYTES)} MB`);
 
-    const log = readFileSync(fuzzed.service.logFile, 'utf8');
-    assert.doesNotMatch(log, STACK_FRAME, `replica 1 logged a stack trace (${fuzzed.service.logFile})`);
-    assert.doesNotMatch(log, /uncaught|unhandled/i, 'replica 1 logged an uncaught exception');
+    for (const { service } of [fuzzed, limited]) {
+      const log = readFileSync(service.logFile, 'utf8');
+      assert.doesNotMatch(log, STACK_FRAME, `${service.name} logged a stack trace (${service.logFile})`);
+      assert.doesNotMatch(log, /uncaught|unhandled/i, `${service.name} logged an uncaught exception`);
+    }
 
     // Each of the person's messages acknowledged, and received by them and by the reader on replica 1.
     const refused = sent.filter((result) => result === 'no answer' || !result.ok);
@@ -188,8 +182,31 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     }
   });
 
-  async function fuzzClient(): Promise<ChatSocket> {
-    return (await connectChatClient(fuzzed.url)).socket;
+  /** Emits `count` random events to `target` over socket.io-client; says what came of them. */
+  async function emitRandomEvents(target: RunningReplica, count: number): Promise<string> {
+    let socket = (await connectChatClient(target.url)).socket;
+    let reconnections = 0;
+    let answered = 0;
+    try {
+      for (let n = 1; n <= count; n++) {
+        // Frames over the size limit close the connection, as they should: carry on with a new one.
+        if (!socket.connected) {
+          socket.close();
+          socket = (await connectChatClient(target.url)).socket;
+          reconnections += 1;
+        }
+        const event = randomEventName(random);
+        const args = randomEventArgs(random, event);
+        // Binary arguments travel as attachments; the larger ones exceed the frame limit.
+        if (random.chance(0.03)) args.push(new Uint8Array(random.below(10_000)));
+        if (random.chance(0.5)) args.push(() => (answered += 1)); // an acknowledgement: 'chat message' and the limiter answer
+        untyped(socket).emit(event, ...args);
+        if (n % EMITS_PER_ROUND_TRIP === 0) await roundTrip(socket);
+      }
+    } finally {
+      socket.close();
+    }
+    return `${count} events emitted, ${answered} acknowledgements answered; ${reconnections} connections closed over oversized frames`;
   }
 
   /**
