@@ -1,14 +1,24 @@
 /** `npm run cluster`: the docker-compose topology as local processes, until Ctrl-C. */
-import { startCluster } from './cluster.js';
+import { FRONTS, startCluster, type Front } from './cluster.js';
 import { MissingProgramsError } from './system-programs.js';
 import { parseClusterPort } from './topology.js';
 
+/** CLUSTER_FRONT: nginx (the default) or haproxy. */
+function parseFront(value: string | undefined): Front {
+  const front = value || 'nginx';
+  if (!FRONTS.includes(front as Front)) throw new Error(`CLUSTER_FRONT must be one of ${FRONTS.join(', ')} (got "${value}")`);
+  return front as Front;
+}
+
 try {
-  const cluster = await startCluster({ basePort: parseClusterPort(process.env.CLUSTER_PORT) });
+  const front = parseFront(process.env.CLUSTER_FRONT);
+  const cluster = await startCluster({ basePort: parseClusterPort(process.env.CLUSTER_PORT), front });
 
   for (const replica of cluster.replicas) {
-    console.log(`  instance #${replica.number}: ${replica.url}`);
+    // The PID: `kill <pid>` drains that replica, `kill -9 <pid>` crashes it, to watch a failover.
+    console.log(`  instance #${replica.number}: ${replica.url} (pid ${replica.process.pid})`);
   }
+  console.log(`  front: ${front}`);
   console.log(`  logs: ${cluster.stateDir}`);
   console.log(`cluster ready: ${cluster.url}`);
 

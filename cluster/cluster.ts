@@ -1,6 +1,7 @@
 /**
  * The local cluster: the topology of docker-compose.yml as processes on 127.0.0.1. One Redis, one
- * replica per upstream server in nginx/nginx.conf, and nginx running a copy of that file.
+ * replica per upstream server in nginx/nginx.conf, and in front nginx running a copy of that file
+ * (or HAProxy running a copy of haproxy/haproxy.cfg).
  * `npm run cluster` (cluster/cli.ts) and the browser tests' global set-up both start it from here.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,8 +11,9 @@ import { join } from 'node:path';
 import { createClient } from 'redis';
 import { startService, waitUntilReady, type ChildService } from './child-process.js';
 import { CONFIG_VARIABLES } from '../server/config.js';
+import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH } from './haproxy-conf.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
-import { NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-programs.js';
+import { HAPROXY, NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
 /** The compiled replica: `npm run build` makes it. */
@@ -24,8 +26,12 @@ export interface Replica {
   process: ChildService;
 }
 
+/** What stands in front of the replicas: nginx (the default), or HAProxy. */
+export type Front = 'nginx' | 'haproxy';
+export const FRONTS: readonly Front[] = ['nginx', 'haproxy'];
+
 export interface RunningCluster {
-  /** nginx: the address users open. */
+  /** The front: the address users open. */
   url: string;
   ports: ClusterPorts;
   /** Logs and state: `<stateDir>/<service>.log`. */
@@ -37,7 +43,7 @@ export interface RunningCluster {
   redisPassword: string;
   /** What the replicas connect to: the password included. */
   redisUrl: string;
-  /** Stops every child, nginx first and Redis last. */
+  /** Stops every child, the front first and Redis last. */
   stop(): Promise<void>;
 }
 
@@ -46,9 +52,11 @@ export function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));
 }
 
-/** Starts Redis, the replicas and nginx, each once the one before answers. */
+/** Starts Redis, the replicas and the front, each once the one before answers. */
 export async function startCluster(options: {
   basePort: number;
+  /** nginx unless said otherwise. */
+  front?: Front;
   stateDir?: string;
   /** Extra environment for every replica, for example the benchmark's rate limits. */
   replicaEnv?: NodeJS.ProcessEnv;
@@ -56,9 +64,10 @@ export async function startCluster(options: {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
-  requirePrograms([REDIS_SERVER, NGINX]);
+  const front = options.front ?? 'nginx';
+  requirePrograms([REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY]);
   if (!existsSync(REPLICA_ENTRY)) throw new Error(`${REPLICA_ENTRY} is missing: run \`npm run build\` first`);
-  await requireFreePorts([ports.nginx, ports.redis, ...numbers.map(ports.replica)]);
+  await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica)]);
 
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
@@ -84,10 +93,13 @@ export async function startCluster(options: {
     });
     await Promise.all(replicas.map((replica) => waitUntilReady(replica.process, () => answersHealthz(replica.port))));
 
-    const realConf = readFileSync(NGINX_CONF_PATH, 'utf8');
-    started.push(await startNginx({ conf: realConf, ports, prefix: join(stateDir, 'nginx') }));
+    started.push(
+      front === 'nginx'
+        ? await startNginx({ conf: readFileSync(NGINX_CONF_PATH, 'utf8'), ports, prefix: join(stateDir, 'nginx') })
+        : await startHaproxy({ cfg: readFileSync(HAPROXY_CFG_PATH, 'utf8'), ports, dir: stateDir }),
+    );
 
-    return { url: `http://127.0.0.1:${ports.nginx}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, stop: stopAll };
+    return { url: `http://127.0.0.1:${ports.front}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
@@ -188,7 +200,20 @@ export async function startNginx(options: { conf: string; ports: ClusterPorts; p
     { logFile: join(options.prefix, '..', `${name}.log`) },
   );
   // Through nginx, /healthz answers only once nginx can reach a replica.
-  await waitOrStop(service, () => answersHealthz(options.ports.nginx));
+  await waitOrStop(service, () => answersHealthz(options.ports.front));
+  return service;
+}
+
+/**
+ * Runs HAProxy in the foreground (-db) on a config derived from `cfg` (haproxy/haproxy.cfg, or a
+ * variant of it), and resolves once a replica answers through it.
+ */
+export async function startHaproxy(options: { cfg: string; ports: ClusterPorts; dir: string; name?: string }): Promise<ChildService> {
+  const name = options.name ?? 'haproxy';
+  const cfgFile = join(options.dir, `${name}.cfg`);
+  writeFileSync(cfgFile, deriveLocalHaproxyCfg(options.cfg, options.ports));
+  const service = startService(name, requireProgram(HAPROXY), ['-db', '-f', cfgFile], { logFile: join(options.dir, `${name}.log`) });
+  await waitOrStop(service, () => answersHealthz(options.ports.front));
   return service;
 }
 

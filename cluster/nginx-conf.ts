@@ -26,7 +26,7 @@ export function deriveLocalNginxConf(conf: string, ports: ClusterPorts, prefix: 
     (_match, serverKeyword, number) => `${serverKeyword}127.0.0.1:${ports.replica(Number(number))}; # chat${number}:${CONTAINER_PORT}`,
     '`server chatN:3000;` lines in the upstream',
   );
-  local = replaceRequired(local, /^(\s*)listen 80;/m, (_match, indent) => `${indent}listen 127.0.0.1:${ports.nginx};`, '`listen 80;`');
+  local = replaceRequired(local, /^(\s*)listen 80;/m, (_match, indent) => `${indent}listen 127.0.0.1:${ports.front};`, '`listen 80;`');
   // In a container nginx writes its pid and temp files to system folders it owns; a local run
   // keeps them in its own folder, so it needs no root and leaves nothing behind.
   const tempPaths = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']

@@ -23,9 +23,12 @@ export function replicaNumbers(nginxConf: string = readFileSync(NGINX_CONF_PATH,
   return numbers;
 }
 
-/** Local ports: nginx on the base port and replica N on base+N (as compose publishes them), Redis on base+9. */
+/**
+ * Local ports: the front (nginx, or HAProxy) on the base port and replica N on base+N (as compose
+ * publishes them), Redis on base+9.
+ */
 export interface ClusterPorts {
-  nginx: number;
+  front: number;
   redis: number;
   replica(number: number): number;
 }
@@ -35,7 +38,7 @@ const MAX_REPLICA_NUMBER = 8;
 
 export function clusterPorts(basePort: number): ClusterPorts {
   return {
-    nginx: basePort,
+    front: basePort,
     redis: basePort + 9,
     replica: (number) => {
       if (number < 1 || number > MAX_REPLICA_NUMBER) {

@@ -21,14 +21,14 @@ test.describe('long-polling through nginx', () => {
 
   test.beforeAll(async ({ stack }) => {
     // Test only: the real nginx.conf with ip_hash removed, so nginx spreads requests round-robin.
-    const ports = { ...clusterPorts(stack.basePort), nginx: stack.basePort + 7 };
+    const ports = { ...clusterPorts(stack.basePort), front: stack.basePort + 7 };
     roundRobinNginx = await startNginx({
       name: 'nginx-round-robin',
       conf: withoutStickySessions(readFileSync(NGINX_CONF_PATH, 'utf8')),
       ports,
       prefix: join(stack.stateDir, 'nginx-round-robin'),
     });
-    roundRobinUrl = `http://127.0.0.1:${ports.nginx}`;
+    roundRobinUrl = `http://127.0.0.1:${ports.front}`;
   });
 
   test.afterAll(async () => {

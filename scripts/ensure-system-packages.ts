@@ -3,9 +3,9 @@
  * As root with apt-get, it installs whatever is missing; otherwise it says exactly what to install.
  */
 import { spawnSync } from 'node:child_process';
-import { CHROMIUM, describeMissing, DOCKER_COMPOSE, findProgram, NGINX, REDIS_SERVER, type SystemProgram } from '../cluster/system-programs.js';
+import { CHROMIUM, describeMissing, DOCKER_COMPOSE, findProgram, HAPROXY, NGINX, REDIS_SERVER, type SystemProgram } from '../cluster/system-programs.js';
 
-const required: SystemProgram[] = [REDIS_SERVER, NGINX, DOCKER_COMPOSE];
+const required: SystemProgram[] = [REDIS_SERVER, NGINX, HAPROXY, DOCKER_COMPOSE];
 // Chromium is optional where the browser tests can fall back to Playwright's own download
 // (e2e/playwright.config.ts), but on a machine we can install it on, the system one is preferred.
 const hasChromium = Boolean(process.env.CHROMIUM_PATH) || findProgram(CHROMIUM.command) !== undefined;

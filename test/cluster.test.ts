@@ -29,8 +29,8 @@ function groupAlive(pgid: number): boolean {
 
 describe('npm run cluster (cluster/cli.ts)', { timeout: 60_000 }, () => {
   const ports = clusterPorts(BASE_PORT);
-  const nginxUrl = `http://127.0.0.1:${ports.nginx}`;
-  const allPorts = [ports.nginx, ...replicaNumbers().map(ports.replica), ports.redis];
+  const nginxUrl = `http://127.0.0.1:${ports.front}`;
+  const allPorts = [ports.front, ...replicaNumbers().map(ports.replica), ports.redis];
   let cli: ChildProcess | undefined;
   let exited: Promise<number | null>;
   let output = '';

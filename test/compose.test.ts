@@ -192,13 +192,13 @@ test('the replicas differ only in NODE_NUMBER, PUBLIC_URL and published port', (
   }
 });
 
-test(`nginx mounts nginx/nginx.conf, publishes ${HOST_PORTS.nginx} and waits for healthy replicas`, () => {
+test(`nginx mounts nginx/nginx.conf, publishes ${HOST_PORTS.front} and waits for healthy replicas`, () => {
   const nginx = service('nginx');
   assert.deepEqual(
     mounts(nginx).find((mount) => mount.target === '/etc/nginx/nginx.conf'),
     { source: NGINX_CONF_PATH, target: '/etc/nginx/nginx.conf', readOnly: true },
   );
-  assert.deepEqual(ports(nginx), [{ published: HOST_PORTS.nginx, target: NGINX_CONTAINER_PORT }]);
+  assert.deepEqual(ports(nginx), [{ published: HOST_PORTS.front, target: NGINX_CONTAINER_PORT }]);
   const expected = Object.fromEntries(REPLICAS.map((n) => [`chat${n}`, 'service_healthy']));
   assert.deepEqual(dependencies(nginx), expected);
 });

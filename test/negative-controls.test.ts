@@ -46,7 +46,7 @@ after(async () => {
 
 /** nginx on `port`, running `conf` in front of the cluster's replicas. */
 async function startVariant(name: string, conf: string, port: number): Promise<string> {
-  const nginx = await startNginx({ name, conf, ports: { ...cluster.ports, nginx: port }, prefix: join(cluster.stateDir, name) });
+  const nginx = await startNginx({ name, conf, ports: { ...cluster.ports, front: port }, prefix: join(cluster.stateDir, name) });
   variants.push(nginx);
   return `http://127.0.0.1:${port}`;
 }
