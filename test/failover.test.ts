@@ -1,24 +1,24 @@
 /**
- * Replicas SIGKILLed for real in a cluster behind the real nginx: a client reconnects through nginx
- * to a live replica, asks for what it missed (`lastSeenId`), and ends up holding every acknowledged
+ * Replicas SIGKILLed for real in a cluster behind the real front, nginx and then HAProxy: a client
+ * reconnects through the front to a live replica, asks for what it missed (`lastSeenId`), and ends up holding every acknowledged
  * message exactly once; the cluster panel and the list of people follow the dead replica out, and
  * back in when it restarts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startCluster, type RunningCluster } from '../cluster/cluster.js';
+import { FRONTS, startCluster, type Front, type RunningCluster } from '../cluster/cluster.js';
 import { assertExactlyOnce, connectChatClient, ListeningClient, NO_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089), the e2e suite (18080-) and the other Node tests.
-const BASE_PORT = 28380;
+const BASE_PORTS: Record<Front, number> = { nginx: 28380, haproxy: 28780 };
 /** The others' pace: a steady conversation. */
 const SEND_INTERVAL_MS = 100;
 
-describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
+for (const front of FRONTS) describe(`failover through ${front}, with catch-up`, { timeout: 60_000 }, () => {
   let cluster: RunningCluster;
   before(async () => {
-    cluster = await startCluster({ basePort: BASE_PORT, replicaEnv: NO_RATE_LIMIT });
+    cluster = await startCluster({ basePort: BASE_PORTS[front], front, replicaEnv: NO_RATE_LIMIT });
   });
   after(() => cluster?.stop());
 
@@ -63,7 +63,7 @@ describe('failover through nginx, with catch-up', { timeout: 60_000 }, () => {
   });
 
   test('a SIGKILLed replica leaves the cluster panel within 15 s, and so do its people, unless they reconnected elsewhere; restarted, it is back', async (t) => {
-    // One person through nginx, who reconnects elsewhere; one on the replica directly, who cannot.
+    // One person through the front, who reconnects elsewhere; one on the replica directly, who cannot.
     const mover = await ListeningClient.connect(cluster.url, { name: 'Mover', localAddress: '127.0.2.1', reconnection: true });
     t.after(() => mover.close());
     const doomedInstance = mover.welcomes[0]!;
