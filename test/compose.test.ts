@@ -1,32 +1,41 @@
 /**
- * Static checks of docker-compose.yml (no Docker engine needed): docker-compose accepts it, and the
- * topology it resolves to matches nginx/nginx.conf and the local launcher's port scheme.
+ * Static checks of docker-compose.yml and its two overrides, the HAProxy and Traefik fronts (no
+ * Docker engine needed): docker-compose accepts them, and the topology they resolve to matches
+ * nginx/nginx.conf, haproxy/haproxy.cfg and the local launcher's port scheme.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
+import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
 import { DOCKER_COMPOSE, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers } from '../cluster/topology.js';
 
 const COMPOSE_FILE = resolve(PROJECT_ROOT, 'docker-compose.yml');
+const HAPROXY_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.haproxy.yml');
+const TRAEFIK_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.traefik.yml');
 
 /** The ports compose publishes on the host follow the local launcher's scheme from 8080. */
 const HOST_PORTS = clusterPorts(8080);
 const NGINX_CONTAINER_PORT = 80;
 const REPLICAS = replicaNumbers();
 
-/** The parts of a resolved compose service these tests read. */
+/**
+ * The parts of a service these tests read, in the one form `docker-compose config` (1.29) writes
+ * each: environment and depends_on as maps, build as `{ context }`, ports in the long form, volumes
+ * in the short one ("source:target:mode").
+ */
 interface Service {
   image?: string;
-  command?: string | string[];
-  build?: string | { context?: string };
-  environment?: Record<string, string | number | null> | string[];
-  depends_on?: string[] | Record<string, { condition?: string }>;
-  healthcheck?: { test?: string | string[]; disable?: boolean };
-  ports?: (string | number | { published?: string | number; target?: string | number })[];
-  volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[];
+  command?: string[];
+  labels?: Record<string, string>;
+  build?: { context: string };
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test?: string[]; disable?: boolean };
+  ports?: { published?: number; target: number }[];
+  volumes?: string[];
 }
 
 interface PortMapping {
@@ -40,76 +49,57 @@ interface Mount {
   readOnly: boolean;
 }
 
-/** Runs docker-compose on this project's compose file; fails the test if it is not installed. */
-function dockerCompose(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(requireProgram(DOCKER_COMPOSE), ['--file', COMPOSE_FILE, ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+/**
+ * Runs docker-compose on the compose file and `overrides`, merged as `docker compose -f … -f …`
+ * merges them; fails the test if docker-compose is not installed.
+ */
+function dockerCompose(overrides: string[], ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const files = [COMPOSE_FILE, ...overrides].flatMap((file) => ['--file', file]);
+  const result = spawnSync(requireProgram(DOCKER_COMPOSE), [...files, ...args], { cwd: PROJECT_ROOT, encoding: 'utf8' });
   if (result.error) throw result.error;
   return result;
 }
 
-let resolvedServices: Record<string, Service> | undefined;
+const resolved = new Map<string, Record<string, Service>>();
 
 /** The services as docker-compose resolves them: anchors and merges expanded, paths absolute. */
-function services(): Record<string, Service> {
-  if (!resolvedServices) {
-    const { status, stdout, stderr } = dockerCompose('config');
+function services(overrides: string[] = []): Record<string, Service> {
+  const key = overrides.join();
+  if (!resolved.has(key)) {
+    const { status, stdout, stderr } = dockerCompose(overrides, 'config');
     assert.equal(status, 0, `docker-compose config failed:\n${stderr}`);
-    resolvedServices = (parse(stdout) as { services: Record<string, Service> }).services;
+    resolved.set(key, (parse(stdout) as { services: Record<string, Service> }).services);
   }
-  return resolvedServices;
+  return resolved.get(key)!;
 }
 
-function service(name: string): Service {
-  const found = services()[name];
+function service(name: string, overrides: string[] = []): Service {
+  const found = services(overrides)[name];
   assert.ok(found, `docker-compose.yml has no service "${name}"`);
   return found;
 }
 
-/** Environment as a map, whether written as a map or as a list of NAME=value. */
 function environment(svc: Service): Record<string, string> {
-  const env = svc.environment ?? {};
-  const entries = Array.isArray(env)
-    ? env.map((item) => {
-        const at = item.indexOf('=');
-        return at === -1 ? [item, ''] : [item.slice(0, at), item.slice(at + 1)];
-      })
-    : Object.entries(env).map(([name, value]) => [name, String(value ?? '')]);
-  return Object.fromEntries(entries);
+  return svc.environment ?? {};
 }
 
-/** Condition per dependency; the short (list) form means "service_started". */
+/** Condition per dependency. */
 function dependencies(svc: Service): Record<string, string> {
-  const deps = svc.depends_on ?? {};
-  if (Array.isArray(deps)) return Object.fromEntries(deps.map((name) => [name, 'service_started']));
-  return Object.fromEntries(Object.entries(deps).map(([name, dep]) => [name, dep.condition ?? 'service_started']));
+  return Object.fromEntries(Object.entries(svc.depends_on ?? {}).map(([name, dep]) => [name, dep.condition]));
 }
 
-/** The build context folder, from `build: path` or `build: { context }`. */
 function buildContext(svc: Service): string {
-  const context = typeof svc.build === 'string' ? svc.build : svc.build?.context;
-  assert.ok(context, 'the service has no build context');
-  return context;
+  assert.ok(svc.build, 'the service has no build context');
+  return svc.build.context;
 }
 
-/** Published ports, from the short ("8081:3000", "127.0.0.1:8081:3000/tcp") or long form. */
 function ports(svc: Service): PortMapping[] {
-  return (svc.ports ?? []).map((port) => {
-    if (typeof port === 'object') {
-      const published = port.published === undefined ? undefined : Number(port.published);
-      return { published, target: Number(port.target) };
-    }
-    const parts = String(port).replace(/\/\w+$/, '').split(':');
-    const target = Number(parts.at(-1));
-    return { published: parts.length > 1 ? Number(parts.at(-2)) : undefined, target };
-  });
+  return (svc.ports ?? []).map((port) => ({ published: port.published, target: port.target }));
 }
 
-/** Bind mounts and volumes, from the short ("src:target:ro") or long form, sources made absolute. */
+/** Bind mounts and volumes, sources made absolute ("src:target:ro"). */
 function mounts(svc: Service): Mount[] {
   return (svc.volumes ?? []).map((volume) => {
-    if (typeof volume === 'object') {
-      return { source: resolve(PROJECT_ROOT, volume.source ?? ''), target: volume.target ?? '', readOnly: volume.read_only === true };
-    }
     const [source = '', target = '', mode = ''] = volume.split(':');
     return { source: resolve(PROJECT_ROOT, source), target, readOnly: mode.split(',').includes('ro') };
   });
@@ -120,11 +110,11 @@ function healthcheckCommand(name: string, svc: Service): string {
   const check = svc.healthcheck;
   assert.ok(check?.test && check.test.length > 0 && !check.disable, `${name} has no healthcheck`);
   assert.notDeepEqual(check.test, ['NONE'], `${name} disables its image's healthcheck`);
-  return ([] as string[]).concat(check.test).join(' ');
+  return check.test.join(' ');
 }
 
 test('docker-compose accepts docker-compose.yml', () => {
-  const { status, stderr } = dockerCompose('config', '-q');
+  const { status, stderr } = dockerCompose([], 'config', '-q');
   assert.equal(status, 0, `docker-compose config -q failed:\n${stderr}`);
 });
 
@@ -141,7 +131,7 @@ test('redis has a healthcheck and is not published on the host', () => {
 
 test("redis asks for a password, and the replicas' REDIS_URL carries the same one", () => {
   const redis = service('redis');
-  const command = ([] as string[]).concat(redis.command ?? []).join(' ');
+  const command = (redis.command ?? []).join(' ');
   // `docker-compose config` writes the shell's $ escaped, as $$.
   assert.match(command, /--requirepass "\$+REDISCLI_AUTH"/);
   const password = environment(redis).REDISCLI_AUTH;
@@ -153,10 +143,10 @@ test("redis asks for a password, and the replicas' REDIS_URL carries the same on
 
 test('redis keeps the message log: append-only file on, /data on a named volume', () => {
   const redis = service('redis');
-  const command = ([] as string[]).concat(redis.command ?? []).join(' ');
+  const command = (redis.command ?? []).join(' ');
   assert.match(command, /--appendonly yes/);
   // docker-compose config writes a bind mount's source as an absolute path, a named volume's as its name.
-  const volumes = (redis.volumes ?? []).map((volume) => (typeof volume === 'string' ? volume : `${volume.source}:${volume.target}`));
+  const volumes = redis.volumes ?? [];
   assert.ok(volumes.some((volume) => /^[\w.-]+:\/data\b/.test(volume)), `no named volume on /data: ${volumes.join(', ')}`);
 });
 
@@ -201,4 +191,31 @@ test(`nginx mounts nginx/nginx.conf, publishes ${HOST_PORTS.front} and waits for
   assert.deepEqual(ports(nginx), [{ published: HOST_PORTS.front, target: NGINX_CONTAINER_PORT }]);
   const expected = Object.fromEntries(REPLICAS.map((n) => [`chat${n}`, 'service_healthy']));
   assert.deepEqual(dependencies(nginx), expected);
+});
+
+test('the HAProxy override adds HAProxy on 8090, running haproxy/haproxy.cfg, after healthy replicas', () => {
+  const { status, stderr } = dockerCompose([HAPROXY_OVERRIDE], 'config', '-q');
+  assert.equal(status, 0, stderr);
+  const haproxy = service('haproxy', [HAPROXY_OVERRIDE]);
+  assert.deepEqual(
+    mounts(haproxy).find((mount) => mount.target === '/usr/local/etc/haproxy/haproxy.cfg'),
+    { source: HAPROXY_CFG_PATH, target: '/usr/local/etc/haproxy/haproxy.cfg', readOnly: true },
+  );
+  assert.deepEqual(ports(haproxy), [{ published: 8090, target: 80 }]);
+  assert.deepEqual(dependencies(haproxy), Object.fromEntries(REPLICAS.map((n) => [`chat${n}`, 'service_healthy'])));
+});
+
+test('the Traefik override adds Traefik on 8070, and labels every replica with the sticky cookie and the health check', () => {
+  const { status, stderr } = dockerCompose([TRAEFIK_OVERRIDE], 'config', '-q');
+  assert.equal(status, 0, stderr);
+  const traefik = service('traefik', [TRAEFIK_OVERRIDE]);
+  assert.deepEqual(ports(traefik), [{ published: 8070, target: 80 }]);
+  assert.ok((traefik.command ?? []).includes('--entrypoints.web.address=:80'));
+  for (const n of REPLICAS) {
+    const labels = service(`chat${n}`, [TRAEFIK_OVERRIDE]).labels ?? {};
+    assert.equal(labels['traefik.enable'], 'true', `chat${n}`);
+    assert.equal(labels['traefik.http.services.chat.loadbalancer.server.port'], String(CONTAINER_PORT), `chat${n}`);
+    assert.equal(labels['traefik.http.services.chat.loadbalancer.sticky.cookie'], 'true', `chat${n}`);
+    assert.equal(labels['traefik.http.services.chat.loadbalancer.healthcheck.path'], '/healthz', `chat${n}`);
+  }
 });
