@@ -20,6 +20,11 @@ export function textLength(text: string): number {
   return length;
 }
 
+/**
+ * Half of a surrogate pair, alone: not a character at all. A browser shows it as �, and Redis,
+ * storing UTF-8, replaces it with U+FFFD, so the live message and its history copy would differ.
+ */
+const LONE_SURROGATE = /\p{Cs}/u;
 /** Control characters: C0, DEL and C1 (tabs and newlines included). */
 const CONTROL = /\p{Cc}/u;
 /** The same, but for the newline, which a message may contain. */
@@ -46,6 +51,7 @@ export type CheckedText = { ok: true; text: string } | { ok: false; error: strin
  */
 export function checkName(input: unknown): CheckedText {
   if (typeof input !== 'string') return { ok: false, error: 'name must be text' };
+  if (LONE_SURROGATE.test(input)) return { ok: false, error: 'name is not valid Unicode text' };
   const name = input.normalize('NFC').trim();
   if (name === '') return { ok: false, error: 'name is empty' };
   if (textLength(name) > MAX_NAME_LENGTH) return { ok: false, error: `name is longer than ${MAX_NAME_LENGTH} characters` };
@@ -59,6 +65,7 @@ export function checkName(input: unknown): CheckedText {
  */
 export function checkMessageText(input: unknown): CheckedText {
   if (typeof input !== 'string') return { ok: false, error: 'message must be text' };
+  if (LONE_SURROGATE.test(input)) return { ok: false, error: 'message is not valid Unicode text' };
   const text = input.normalize('NFC').trim();
   if (text === '') return { ok: false, error: 'message is empty' };
   if (textLength(text) > MAX_MESSAGE_LENGTH) return { ok: false, error: `message is longer than ${MAX_MESSAGE_LENGTH} characters` };

@@ -75,6 +75,13 @@ describe('parseMessage', () => {
     }
   });
 
+  test('refuses half a surrogate pair, and keeps whole ones (the fuzz test found it)', () => {
+    for (const broken of ['a\ud800b', '\udc00', 'end \ud83d']) {
+      assert.deepEqual(parseMessage(broken), { ok: false, error: 'message is not valid Unicode text' }, JSON.stringify(broken));
+    }
+    assert.deepEqual(parseMessage('a \ud83d\ude00'), { ok: true, text: 'a 😀', key: undefined });
+  });
+
   test('refuses bidirectional overrides and isolates ("Trojan Source")', () => {
     for (const bidi of ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069']) {
       assert.deepEqual(parseMessage(`abc${bidi}def`), { ok: false, error: 'message must not contain bidirectional override characters' }, JSON.stringify(bidi));
