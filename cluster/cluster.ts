@@ -47,6 +47,9 @@ export interface RunningCluster {
   stop(): Promise<void>;
 }
 
+/** Replica environment that lifts the rate limit: for load generators and tests that send fast. */
+export const WITHOUT_RATE_LIMIT: NodeJS.ProcessEnv = { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_SECOND: '1000000' };
+
 /** Default state folder for a base port, so clusters on different ports never share one. */
 export function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));

@@ -23,7 +23,7 @@ export { PROJECT_ROOT } from '../cluster/topology.js';
  * For replicas in tests of other things than the rate limit (test/hardening.test.ts has its own):
  * they send faster than a person types.
  */
-export const NO_RATE_LIMIT: NodeJS.ProcessEnv = { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_SECOND: '1000000' };
+export { WITHOUT_RATE_LIMIT as NO_RATE_LIMIT } from '../cluster/cluster.js';
 
 /** How long a test waits for something that normally takes milliseconds. */
 export const EVENT_TIMEOUT_MS = 5000;

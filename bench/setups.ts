@@ -1,0 +1,91 @@
+/**
+ * The three setups every benchmark run measures side by side, each started through the launcher's
+ * own code: one replica on its own (no Redis: the in-memory adapter and log), the same replica
+ * behind the real nginx config, and the four-replica cluster behind nginx with Redis. The rate
+ * limit is lifted: the load generators send far faster than people type.
+ */
+import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChildService } from '../cluster/child-process.js';
+import { startCluster, startNginx, startReplica, WITHOUT_RATE_LIMIT } from '../cluster/cluster.js';
+import { replaceRequired } from '../cluster/nginx-conf.js';
+import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, UPSTREAM_SERVER } from '../cluster/topology.js';
+
+export type SetupName = 'single-direct' | 'single-nginx' | 'cluster';
+export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster'];
+
+export interface RunningSetup {
+  name: SetupName;
+  /** Where the load generators connect. */
+  url: string;
+  /** Each replica's own address, for the latency probes. */
+  replicaUrls: string[];
+  /** Processes whose memory is reported. */
+  pids: { replicas: number[]; nginx?: number; redis?: number };
+  stop(): Promise<void>;
+}
+
+/** The real nginx.conf with only its first upstream server: one replica behind the same front. */
+export function withOneReplica(conf: string): string {
+  let first = true;
+  return replaceRequired(conf, UPSTREAM_SERVER, (line) => {
+    const keep = first;
+    first = false;
+    return keep ? line : '# (benchmark: one replica only)';
+  }, 'upstream servers');
+}
+
+export async function startSetup(name: SetupName, basePort: number): Promise<RunningSetup> {
+  const ports = clusterPorts(basePort);
+  const dir = join(PROJECT_ROOT, '.cluster', `bench-${basePort}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  if (name === 'cluster') {
+    const cluster = await startCluster({ basePort, stateDir: dir, replicaEnv: WITHOUT_RATE_LIMIT });
+    const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
+    return {
+      name,
+      url: cluster.url,
+      replicaUrls: cluster.replicas.map((replica) => replica.url),
+      pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis.pid },
+      stop: cluster.stop,
+    };
+  }
+
+  const started: ChildService[] = [];
+  const replica = await startReplica({ number: 1, port: ports.replica(1), dir, env: WITHOUT_RATE_LIMIT });
+  started.push(replica);
+  const replicaUrl = `http://127.0.0.1:${ports.replica(1)}`;
+  let nginxPid: number | undefined;
+  if (name === 'single-nginx') {
+    const prefix = join(dir, 'nginx');
+    started.unshift(await startNginx({ conf: withOneReplica(readFileSync(NGINX_CONF_PATH, 'utf8')), ports, prefix }));
+    nginxPid = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8'));
+  }
+  return {
+    name,
+    url: name === 'single-nginx' ? `http://127.0.0.1:${ports.front}` : replicaUrl,
+    replicaUrls: [replicaUrl],
+    pids: { replicas: [replica.pid], nginx: nginxPid },
+    stop: async () => {
+      for (const service of started) await service.stop();
+    },
+  };
+}
+
+/** Resident memory of a process and its children (nginx's workers), in bytes. */
+export function treeRssBytes(pid: number): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
+      if (Number(entry) === pid || ppid === pid) total += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
+}
