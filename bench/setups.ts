@@ -28,11 +28,16 @@ export interface RunningSetup {
 /** The real nginx.conf with only its first upstream server: one replica behind the same front. */
 export function withOneReplica(conf: string): string {
   let first = true;
-  return replaceRequired(conf, UPSTREAM_SERVER, (line) => {
-    const keep = first;
-    first = false;
-    return keep ? line : '# (benchmark: one replica only)';
-  }, 'upstream servers');
+  return replaceRequired(
+    conf,
+    UPSTREAM_SERVER,
+    (line) => {
+      const keep = first;
+      first = false;
+      return keep ? line : '# (benchmark: one replica only)';
+    },
+    'upstream servers',
+  );
 }
 
 export async function startSetup(name: SetupName, basePort: number): Promise<RunningSetup> {

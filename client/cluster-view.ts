@@ -38,7 +38,9 @@ export function renderCluster(status: ClusterStatus, currentInstance: string | u
 export function refreshUptimes(): void {
   $('#instances li').each((_index, element) => {
     const since = Number($(element).attr('data-since'));
-    $(element).children('.uptime').text(`up ${formatUptime(Date.now() - since)}`);
+    $(element)
+      .children('.uptime')
+      .text(`up ${formatUptime(Date.now() - since)}`);
   });
 }
 

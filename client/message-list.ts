@@ -47,12 +47,8 @@ export class MessageList {
   showUnsent(item: OutboxItem, retry: () => void): void {
     let $item = this.#outbox.children(`[data-key="${item.key}"]`);
     if ($item.length === 0) $item = $('<li>').attr('data-key', item.key).appendTo(this.#outbox);
-    const status =
-      item.state === 'failed' ? `Not sent: ${item.error}` : item.error ? `Not sent yet (${item.error}), retrying…` : 'Sending…';
-    $item
-      .attr('data-state', item.state)
-      .empty()
-      .append($('<span class="text">').text(item.text), $('<span class="status">').text(status));
+    const status = item.state === 'failed' ? `Not sent: ${item.error}` : item.error ? `Not sent yet (${item.error}), retrying…` : 'Sending…';
+    $item.attr('data-state', item.state).empty().append($('<span class="text">').text(item.text), $('<span class="status">').text(status));
     if (item.state === 'failed') $item.append($('<button type="button" class="retry">').text('Retry').on('click', retry));
     // What the user just typed is always brought into view.
     this.#scrollToBottom();

@@ -38,7 +38,10 @@ export function retryDelayMs(attempts: number): number {
 /** 128 random bits, URL-safe. crypto.getRandomValues works on plain http too, unlike randomUUID. */
 export function newMessageKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 export class Outbox {
@@ -88,9 +91,9 @@ export class Outbox {
         const item = this.#items.find((candidate) => candidate.state === 'pending');
         if (!item || !this.options.canSend()) return;
         item.attempts += 1;
-        const result = await this.options.send({ text: item.text, key: item.key }).catch(
-          (): SendResult => ({ ok: false, error: 'no answer from the server in time', retryable: true }),
-        );
+        const result = await this.options
+          .send({ text: item.text, key: item.key })
+          .catch((): SendResult => ({ ok: false, error: 'no answer from the server in time', retryable: true }));
         if (result.ok) {
           this.#items.splice(this.#items.indexOf(item), 1);
           this.options.onAccepted(item, result.id);

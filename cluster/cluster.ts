@@ -124,14 +124,32 @@ export async function startRedis(options: { port: number; dir: string; name?: st
   // The password goes in a file only this user can read, not on the command line, where `ps` shows it.
   const configFile = join(options.dir, `${name}.conf`);
   writeFileSync(configFile, options.password ? `requirepass ${options.password}\n` : '', { mode: 0o600 });
-  const service = startService(name, requireProgram(REDIS_SERVER), [
-    configFile,
-    '--port', String(options.port), '--bind', '127.0.0.1', '--dir', options.dir,
-    // The message log must outlive a Redis restart: every write goes to the append-only file in
-    // `dir` before Redis answers it (fsync'ed once a second), and is read back at start. No snapshots.
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
-    '--daemonize', 'no', '--logfile', '',
-  ], { logFile: join(options.dir, `${name}.log`) });
+  const service = startService(
+    name,
+    requireProgram(REDIS_SERVER),
+    [
+      configFile,
+      '--port',
+      String(options.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      options.dir,
+      // The message log must outlive a Redis restart: every write goes to the append-only file in
+      // `dir` before Redis answers it (fsync'ed once a second), and is read back at start. No snapshots.
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
+    ],
+    { logFile: join(options.dir, `${name}.log`) },
+  );
   await waitOrStop(service, () => redisAnswersPing(redisUrlFor(options.port, options.password)));
   return service;
 }

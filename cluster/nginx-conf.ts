@@ -29,9 +29,7 @@ export function deriveLocalNginxConf(conf: string, ports: ClusterPorts, prefix: 
   local = replaceRequired(local, /^(\s*)listen 80;/m, (_match, indent) => `${indent}listen 127.0.0.1:${ports.front};`, '`listen 80;`');
   // In a container nginx writes its pid and temp files to system folders it owns; a local run
   // keeps them in its own folder, so it needs no root and leaves nothing behind.
-  const tempPaths = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((kind) => `    ${kind}_temp_path "${prefix}/temp/${kind}";`)
-    .join('\n');
+  const tempPaths = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `    ${kind}_temp_path "${prefix}/temp/${kind}";`).join('\n');
   local = replaceRequired(local, /^http \{$/m, (match) => `${match}\n${tempPaths}\n`, '`http {`');
   return `pid "${prefix}/nginx.pid";\n${local}`;
 }

@@ -43,8 +43,12 @@ export function installCommand(programs: SystemProgram[]): string {
 /** One line per missing program, saying what it is for and how to install it. */
 export function describeMissing(programs: SystemProgram[]): string {
   const lines = programs.map((program) => `  ${program.command} (for ${program.usedFor})`);
-  return [`Missing programs:`, ...lines, `Install them with: ${installCommand(programs)}`,
-    `(other systems: the same names from your package manager, e.g. brew install redis nginx)`].join('\n');
+  return [
+    `Missing programs:`,
+    ...lines,
+    `Install them with: ${installCommand(programs)}`,
+    `(other systems: the same names from your package manager, e.g. brew install redis nginx)`,
+  ].join('\n');
 }
 
 /** Thrown when a program is not installed; the message says how to install it. */

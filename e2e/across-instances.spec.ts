@@ -1,4 +1,4 @@
-import { ChatPage, clientAddress, expect, test, uniqueText } from './fixtures.js';
+import { type ChatPage, clientAddress, expect, test, uniqueText } from './fixtures.js';
 
 test('a message typed on one instance reaches tabs on every instance', async ({ stack, openChat }) => {
   // One tab per replica, each on the replica's own port: no nginx, so only Redis can carry messages across.

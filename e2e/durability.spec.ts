@@ -25,7 +25,9 @@ test.describe('messages survive a Redis outage', () => {
 
   const replicaUrl = (number: number) => cluster.replicas.find((replica) => replica.number === number)!.url;
 
-  test('a message typed while Redis is down shows as pending, then reaches the other tab once Redis is back, exactly once, without retyping', async ({ openChat }) => {
+  test('a message typed while Redis is down shows as pending, then reaches the other tab once Redis is back, exactly once, without retyping', async ({
+    openChat,
+  }) => {
     const writer = await openChat({ url: replicaUrl(1) });
     const reader = await openChat({ url: replicaUrl(3) });
     await writer.connected();

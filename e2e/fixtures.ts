@@ -110,6 +110,7 @@ interface OpenChatOptions {
 }
 
 export const test = base.extend<{ stack: StackInfo; openChat: (options: OpenChatOptions) => Promise<ChatPage> }>({
+  // biome-ignore lint/correctness/noEmptyPattern: Playwright reads a fixture's dependencies from this pattern; it has none.
   stack: async ({}, use) => use(stackInfo()),
 
   /** Opens the chat in a browser context of its own; contexts and proxies close after the test. */

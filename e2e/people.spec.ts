@@ -42,7 +42,10 @@ for (const [device, viewport] of Object.entries(VIEWPORTS)) {
     await expect(bobTab.message(hello)).toHaveAttribute('data-hop', 'local');
 
     // The cluster panel: all four replicas; this tab's own marked; a link to each.
-    for (const [tab, serving] of [[adaTab, one], [bobTab, three]] as const) {
+    for (const [tab, serving] of [
+      [adaTab, one],
+      [bobTab, three],
+    ] as const) {
       await expect(tab.instances).toHaveCount(stack.replicas.length);
       await expect(tab.instance(serving.number)).toHaveClass(/current/);
       await expect(tab.page.locator('#instances li.current')).toHaveCount(1);

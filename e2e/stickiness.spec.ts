@@ -41,9 +41,10 @@ test.describe('long-polling through nginx', () => {
       url: stack.url,
       from: clientAddress(1),
       path: '/?transport=polling',
-      beforeLoad: (page) => page.on('response', (response) => {
-        if (isPolling(response)) polling.push({ sessionId: new URL(response.url()).searchParams.get('sid'), status: response.status() });
-      }),
+      beforeLoad: (page) =>
+        page.on('response', (response) => {
+          if (isPolling(response)) polling.push({ sessionId: new URL(response.url()).searchParams.get('sid'), status: response.status() });
+        }),
     });
     const { instance, transport } = await chat.connected();
     expect(transport).toBe('polling');

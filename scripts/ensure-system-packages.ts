@@ -22,7 +22,10 @@ if (missing.length > 0) {
   const packages = missing.map((program) => program.debianPackage);
   console.log(`Installing ${packages.join(', ')} with apt-get…`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', ...packages]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', ...packages],
+  ]) {
     const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
     if (result.status !== 0) {
       console.error(`apt-get ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
@@ -37,5 +40,7 @@ if (missing.length > 0) {
 }
 
 if (!hasChromium && !canInstall) {
-  console.log('No system Chromium (set CHROMIUM_PATH to use one): the browser tests use Playwright\'s own; if it is not installed, run `npx playwright install chromium`.');
+  console.log(
+    "No system Chromium (set CHROMIUM_PATH to use one): the browser tests use Playwright's own; if it is not installed, run `npx playwright install chromium`.",
+  );
 }

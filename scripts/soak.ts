@@ -83,11 +83,15 @@ try {
   await Promise.all(clients.map((client) => client.chat({ until: chatStartedAt + seconds * 1000, intervalMs: SEND_INTERVAL_MS, jitterMs: SEND_JITTER_MS })));
   const chatEndedAt = Date.now();
   // The last acknowledgements are in; their broadcasts may still be on their way.
-  const verdict = await pollUntil(async () => ledger.verdict(), (current) => current.lost === 0, {
-    what: 'every acknowledged message to reach every client',
-    timeoutMs: SETTLE_TIMEOUT_MS,
-    intervalMs: 500,
-  }).catch(() => ledger.verdict());
+  const verdict = await pollUntil(
+    async () => ledger.verdict(),
+    (current) => current.lost === 0,
+    {
+      what: 'every acknowledged message to reach every client',
+      timeoutMs: SETTLE_TIMEOUT_MS,
+      intervalMs: 500,
+    },
+  ).catch(() => ledger.verdict());
   clearInterval(rssSampler);
 
   const exited = replicas.filter((replica) => replica.process.hasExited()).map((replica) => replica.number);
@@ -113,7 +117,10 @@ function printSummary(summary: {
   const { verdict } = summary;
   const lines = [
     `clients:              ${clientCount} (${verdict.reconnectedClients} reconnected at least once)`,
-    `clients per replica:  ${[...summary.perReplica].sort().map(([instance, count]) => `#${instance}: ${count}`).join(', ')}`,
+    `clients per replica:  ${[...summary.perReplica]
+      .sort()
+      .map(([instance, count]) => `#${instance}: ${count}`)
+      .join(', ')}`,
     `messages:             ${verdict.sent} sent, ${verdict.acknowledged} acknowledged, ${verdict.refused} refused, ${verdict.unanswered} unanswered`,
     `deliveries:           ${verdict.deliveriesExpected} expected, ${verdict.deliveriesReceived} received`,
     `lost:                 ${verdict.lost}`,

@@ -42,7 +42,10 @@ function positiveNumber(fallback: number, options: { whole: boolean }) {
 
 /** "https://chat.example.com, http://localhost:8080": scheme, host and port, nothing more. */
 const originListSchema = z.string().transform((value, context) => {
-  const origins = value.split(',').map((item) => item.trim()).filter(Boolean);
+  const origins = value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
   for (const origin of origins) {
     let parsed: URL | undefined;
     try {
@@ -51,7 +54,10 @@ const originListSchema = z.string().transform((value, context) => {
       // reported below
     }
     if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin.replace(/\/$/, '')) {
-      context.addIssue({ code: 'custom', message: `must be a comma-separated list of origins such as https://chat.example.com; ${JSON.stringify(origin)} is not one` });
+      context.addIssue({
+        code: 'custom',
+        message: `must be a comma-separated list of origins such as https://chat.example.com; ${JSON.stringify(origin)} is not one`,
+      });
       return z.NEVER;
     }
   }
@@ -70,16 +76,13 @@ const envSchema = z.object({
   ),
   NODE_NUMBER: z.preprocess(
     unsetIfEmpty,
-    z.string().regex(/^[1-9]\d{0,3}$/, 'must be a positive whole number').default('N/A'),
+    z
+      .string()
+      .regex(/^[1-9]\d{0,3}$/, 'must be a positive whole number')
+      .default('N/A'),
   ),
-  REDIS_URL: z.preprocess(
-    unsetIfEmpty,
-    z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a redis://host or rediss://host URL' }).optional(),
-  ),
-  PUBLIC_URL: z.preprocess(
-    unsetIfEmpty,
-    z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional(),
-  ),
+  REDIS_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a redis://host or rediss://host URL' }).optional()),
+  PUBLIC_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional()),
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
   RATE_LIMIT_BURST: positiveNumber(10, { whole: true }),
   RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),

@@ -21,10 +21,7 @@ const handshakeSchema = z.object(
         return z.NEVER;
       })
       .optional(),
-    lastSeenId: z
-      .string({ error: 'lastSeenId must be a message id' })
-      .refine(isLogId, 'lastSeenId must be a message id such as 1700000000000-0')
-      .optional(),
+    lastSeenId: z.string({ error: 'lastSeenId must be a message id' }).refine(isLogId, 'lastSeenId must be a message id such as 1700000000000-0').optional(),
   },
   { error: 'auth must be an object' },
 );
@@ -34,9 +31,7 @@ const handshakeSchema = z.object(
  * fields this server does not know are ignored, so older and newer clients can connect. A client
  * that sends no name chats as a guest, so that simple clients and scripts keep working.
  */
-export function parseHandshake(
-  auth: unknown,
-): { ok: true; handshake: Handshake } | { ok: false; error: string; refusal: HandshakeRefusal } {
+export function parseHandshake(auth: unknown): { ok: true; handshake: Handshake } | { ok: false; error: string; refusal: HandshakeRefusal } {
   const result = handshakeSchema.safeParse(auth);
   if (!result.success) {
     const issue = result.error.issues[0]!;
@@ -48,5 +43,7 @@ export function parseHandshake(
 
 /** "Guest 4k7q": 36^4 (1.7 million) possibilities, so that two guests rarely share a name. */
 function guestName(): string {
-  return `Guest ${randomInt(36 ** 4).toString(36).padStart(4, '0')}`;
+  return `Guest ${randomInt(36 ** 4)
+    .toString(36)
+    .padStart(4, '0')}`;
 }

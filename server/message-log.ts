@@ -28,9 +28,7 @@ export type NewMessage = Omit<ChatMessage, 'id'>;
  * What `append` did. A duplicate (its key was appended already) logged nothing new, and carries the
  * first message, unless that has since been trimmed from the log.
  */
-export type Appended =
-  | { duplicate: false; id: string; message: ChatMessage }
-  | { duplicate: true; id: string; message: ChatMessage | undefined };
+export type Appended = { duplicate: false; id: string; message: ChatMessage } | { duplicate: true; id: string; message: ChatMessage | undefined };
 
 export interface MessageLog {
   /**

@@ -17,8 +17,7 @@ const messageKeySchema = z.string({ error: BAD_KEY }).regex(/^[\w-]{8,64}$/, BAD
 const outgoingMessageSchema = z.strictObject(
   { text: messageTextSchema, key: messageKeySchema.optional() },
   {
-    error: (issue) =>
-      issue.code === 'unrecognized_keys' ? `unknown field in message: ${issue.keys.join(', ')}` : 'message must be text, or { text, key }',
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown field in message: ${issue.keys.join(', ')}` : 'message must be text, or { text, key }'),
   },
 );
 
@@ -34,7 +33,5 @@ export function parseMessage(payload: unknown): ParsedMessage {
     typeof payload === 'string'
       ? messageTextSchema.transform((text) => ({ text, key: undefined })).safeParse(payload)
       : outgoingMessageSchema.safeParse(payload);
-  return result.success
-    ? { ok: true, text: result.data.text, key: result.data.key }
-    : { ok: false, error: result.error.issues[0]!.message };
+  return result.success ? { ok: true, text: result.data.text, key: result.data.key } : { ok: false, error: result.error.issues[0]!.message };
 }

@@ -22,6 +22,16 @@ export const REPORT_TTL_MS = 5000;
 export const JOIN_LEAVE_GRACE_MS = 5000;
 /** Names listed in a `presence` event; `count` still counts everyone. */
 export const PRESENCE_LIST_LIMIT = 100;
+/**
+ * Above this many people online, arrivals and departures are not announced one by one: in a crowd
+ * they are noise, and each one is a packet to every client (the benchmark's 10,000 connections
+ * would be 10,000² of them).
+ */
+export const NOTICE_CROWD_LIMIT = 100;
+/** After a local connect or disconnect, the next update comes this soon… */
+const UPDATE_SOON_MS = 50;
+/** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
+const MIN_UPDATE_SPACING_MS = 250;
 
 /** What one replica says about itself. */
 export interface ReplicaReport {
@@ -67,8 +77,7 @@ function newestPerInstance(reports: readonly ReplicaReport[]): ReplicaReport[] {
   return [...newest.values()];
 }
 
-const byInstanceNumber = (a: { instance: string }, b: { instance: string }) =>
-  Number(a.instance) - Number(b.instance) || a.instance.localeCompare(b.instance);
+const byInstanceNumber = (a: { instance: string }, b: { instance: string }) => Number(a.instance) - Number(b.instance) || a.instance.localeCompare(b.instance);
 
 export function clusterStatusOf(reports: readonly ReplicaReport[]): ClusterStatus {
   return {
@@ -143,6 +152,7 @@ export function startPresence(options: {
   let presence: Presence | undefined;
   let busy = false;
   let soon: NodeJS.Timeout | undefined;
+  let lastTickAt = 0;
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
@@ -153,19 +163,28 @@ export function startPresence(options: {
   async function tick(): Promise<void> {
     if (busy || signal.aborted) return;
     busy = true;
+    lastTickAt = performance.now();
     try {
       await store.publish(ownReport());
       const reports = await store.readAll();
 
       const nextCluster = clusterStatusOf(reports);
-      if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) io.local.emit('cluster', (cluster = nextCluster));
+      if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
+        cluster = nextCluster;
+        io.local.emit('cluster', cluster);
+      }
       const nextPresence = presenceOf(reports);
-      if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) io.local.emit('presence', (presence = nextPresence));
+      if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
+        presence = nextPresence;
+        io.local.emit('presence', presence);
+      }
 
       const names = new Set(newestPerInstance(reports).flatMap((report) => Object.keys(report.people)));
       const { joined, left } = joinsAndLeaves.update(names, Date.now());
-      for (const name of joined) io.local.emit('joined', { name });
-      for (const name of left) io.local.emit('left', { name });
+      if (names.size <= NOTICE_CROWD_LIMIT) {
+        for (const name of joined) io.local.emit('joined', { name });
+        for (const name of left) io.local.emit('left', { name });
+      }
     } catch (err) {
       // Redis unavailable: the last list stays up; /healthz and the connection errors say why.
       logger.debug({ err }, 'presence: %s', (err as Error).message);
@@ -176,10 +195,13 @@ export function startPresence(options: {
 
   /** A local connect or disconnect: update soon, so a new tab sees itself at once. */
   function tickSoon(): void {
-    soon ??= setTimeout(() => {
-      soon = undefined;
-      void tick();
-    }, 50);
+    soon ??= setTimeout(
+      () => {
+        soon = undefined;
+        void tick();
+      },
+      Math.max(UPDATE_SOON_MS, lastTickAt + MIN_UPDATE_SPACING_MS - performance.now()),
+    );
   }
 
   io.on('connection', (socket) => {

@@ -68,11 +68,9 @@ export function createRedisMessageLog(client: RedisClientType, logger: Logger): 
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(LOG_CAPACITY), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch(
-        (err: Error) => {
-          throw new Error(describeAppendFailure(err), { cause: err });
-        },
-      );
+      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(LOG_CAPACITY), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch((err: Error) => {
+        throw new Error(describeAppendFailure(err), { cause: err });
+      });
       const [id, storedJson, duplicate] = reply as [string, string | null, number];
       if (!duplicate) return { duplicate: false, id, message: { id, ...message } };
       return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, storedJson) };

@@ -32,12 +32,15 @@ export function createRedisPresenceStore(client: RedisClientType, logger: Logger
       const values = await answeredInTime(client.mGet(ids.map(reportKey)));
       const reports: ReplicaReport[] = [];
       const expired: string[] = [];
-      values.forEach((value, index) => {
-        if (value === null) return void expired.push(ids[index]!);
+      for (const [index, value] of values.entries()) {
+        if (value === null) {
+          expired.push(ids[index]!);
+          continue;
+        }
         const parsed = reportSchema.safeParse(parseJson(value));
         if (parsed.success) reports.push(parsed.data);
         else logger.warn({ id: ids[index] }, 'presence: skipped a malformed replica report');
-      });
+      }
       // The reports of replicas that stopped reporting have expired; their names can go too.
       if (expired.length > 0) await answeredInTime(client.sRem(REGISTRY_KEY, expired));
       return reports;

@@ -23,13 +23,7 @@ export const DELIVERY_CHECK_INTERVAL_MS = 2000;
  */
 const PUBLISH_DELAY_MARGIN_MS = 5000;
 
-export async function startRepairs(options: {
-  io: ChatServer;
-  log: MessageLog;
-  redis: RedisConnection;
-  logger: Logger;
-  signal: AbortSignal;
-}): Promise<void> {
+export async function startRepairs(options: { io: ChatServer; log: MessageLog; redis: RedisConnection; logger: Logger; signal: AbortSignal }): Promise<void> {
   const { io, log, redis, logger, signal } = options;
 
   const newestId = async () => (await log.latest(1))[0]?.id ?? '0-0';

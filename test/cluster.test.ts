@@ -64,7 +64,11 @@ describe('npm run cluster (cluster/cli.ts)', { timeout: 60_000 }, () => {
     const pgid = cli?.pid;
     if (pgid === undefined || !groupAlive(pgid)) return;
     process.kill(-pgid, 'SIGTERM');
-    await pollUntil(async () => groupAlive(pgid), (alive) => !alive, { what: 'the cluster to stop', timeoutMs: 10_000 }).catch(() => {
+    await pollUntil(
+      async () => groupAlive(pgid),
+      (alive) => !alive,
+      { what: 'the cluster to stop', timeoutMs: 10_000 },
+    ).catch(() => {
       process.kill(-pgid, 'SIGKILL');
     });
   });
@@ -95,7 +99,11 @@ describe('npm run cluster (cluster/cli.ts)', { timeout: 60_000 }, () => {
     assert.ok(pgid, 'the launcher was not started');
     process.kill(pgid, 'SIGTERM');
     assert.equal(await withTimeout(exited, 15_000, 'the launcher to exit after SIGTERM'), 0, output);
-    await pollUntil(async () => groupAlive(pgid), (alive) => !alive, { what: 'no process left of the cluster', timeoutMs: 5000 });
+    await pollUntil(
+      async () => groupAlive(pgid),
+      (alive) => !alive,
+      { what: 'no process left of the cluster', timeoutMs: 5000 },
+    );
     for (const port of allPorts) assert.ok(await isPortFree(port), `port ${port} is still in use`);
   });
 });

@@ -147,7 +147,10 @@ test('redis keeps the message log: append-only file on, /data on a named volume'
   assert.match(command, /--appendonly yes/);
   // docker-compose config writes a bind mount's source as an absolute path, a named volume's as its name.
   const volumes = redis.volumes ?? [];
-  assert.ok(volumes.some((volume) => /^[\w.-]+:\/data\b/.test(volume)), `no named volume on /data: ${volumes.join(', ')}`);
+  assert.ok(
+    volumes.some((volume) => /^[\w.-]+:\/data\b/.test(volume)),
+    `no named volume on /data: ${volumes.join(', ')}`,
+  );
 });
 
 for (const n of REPLICAS) {

@@ -100,7 +100,13 @@ describe('loadConfig', () => {
     });
   }
 
-  for (const [variable, value] of [['RATE_LIMIT_BURST', '0'], ['RATE_LIMIT_BURST', '2.5'], ['RATE_LIMIT_BURST', 'lots'], ['RATE_LIMIT_PER_SECOND', '-1'], ['RATE_LIMIT_PER_SECOND', '0']] as const) {
+  for (const [variable, value] of [
+    ['RATE_LIMIT_BURST', '0'],
+    ['RATE_LIMIT_BURST', '2.5'],
+    ['RATE_LIMIT_BURST', 'lots'],
+    ['RATE_LIMIT_PER_SECOND', '-1'],
+    ['RATE_LIMIT_PER_SECOND', '0'],
+  ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);
     });

@@ -79,7 +79,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
   }
 
   const healthy = (number: number, timeoutMs = 10_000) =>
-    pollUntil(() => getHealth(replica(number).url), (health) => health.status === 200, { what: `replica ${number} healthy`, timeoutMs });
+    pollUntil(
+      () => getHealth(replica(number).url),
+      (health) => health.status === 200,
+      { what: `replica ${number} healthy`, timeoutMs },
+    );
 
   before(async () => {
     dir = makeTempDir('durability');
@@ -120,10 +124,18 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
 
     let redisBackAt = 0;
     try {
-      await pollUntil(async () => sent.filter(ackedId).length, (count) => count >= 3, { what: 'messages acknowledged before the outage' });
+      await pollUntil(
+        async () => sent.filter(ackedId).length,
+        (count) => count >= 3,
+        { what: 'messages acknowledged before the outage' },
+      );
       await killRedis();
       const killedAt = Date.now();
-      await pollUntil(async () => getHealth(replica(1).url), (health) => health.status === 503, { what: 'replica 1 reporting Redis down' });
+      await pollUntil(
+        async () => getHealth(replica(1).url),
+        (health) => health.status === 503,
+        { what: 'replica 1 reporting Redis down' },
+      );
       await delay(OUTAGE_MS - (Date.now() - killedAt)); // the outage itself: a fault lasting 8 s
       await restartRedis('redis-after-kill');
       redisBackAt = Date.now();
@@ -131,7 +143,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
       // Chat from replica 1 to replica 3 works again: a message sent after Redis returned is
       // acknowledged and has reached the client on replica 3.
       await pollUntil(
-        async () => sent.filter((s) => s.startedAt >= redisBackAt).map(ackedId).filter((id) => id !== undefined),
+        async () =>
+          sent
+            .filter((s) => s.startedAt >= redisBackAt)
+            .map(ackedId)
+            .filter((id) => id !== undefined),
         (ids) => ids.some((id) => listeners[3].ids().includes(id)),
         { what: 'a message from replica 1 to reach replica 3 after Redis came back', timeoutMs: 5000 },
       );
@@ -154,7 +170,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     assert.ok(notSent.length > 0, 'no message was refused as "not sent" during the outage');
     for (const listener of Object.values(listeners)) {
       const texts = new Set(listener.timeline.messages.map((message) => message.text));
-      assert.deepEqual(notSent.filter((s) => texts.has(s.text)).map((s) => s.text), [], 'a message refused as "not sent" was delivered');
+      assert.deepEqual(
+        notSent.filter((s) => texts.has(s.text)).map((s) => s.text),
+        [],
+        'a message refused as "not sent" was delivered',
+      );
     }
   });
 
@@ -171,10 +191,14 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     let whileFrozen: SendResult | 'no answer';
     try {
       for (const number of [1, 2]) {
-        await pollUntil(() => getHealth(replica(number).url), (health) => health.status === 503 && health.body.redis === 'down', {
-          what: `replica ${number} reporting 503 while Redis is frozen`,
-          timeoutMs: 5000,
-        });
+        await pollUntil(
+          () => getHealth(replica(number).url),
+          (health) => health.status === 503 && health.body.redis === 'down',
+          {
+            what: `replica ${number} reporting 503 while Redis is frozen`,
+            timeoutMs: 5000,
+          },
+        );
       }
       whileFrozen = await sendMessage(socket, text, key);
     } finally {
@@ -222,7 +246,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
       assertExactlyOnce(listener, acked, `the client on replica ${number}`);
     }
     // The scenario was real: replica 3 had none of them live; the repair delivered them.
-    assert.deepEqual(acked.filter((id) => listeners[3].liveCopies.has(id)), [], 'replica 3 received them live: it was not late');
+    assert.deepEqual(
+      acked.filter((id) => listeners[3].liveCopies.has(id)),
+      [],
+      'replica 3 received them live: it was not late',
+    );
   });
 
   test(`history: a new client receives the latest messages in order; with lastSeenId exactly the newer ones`, async (t) => {
@@ -239,7 +267,10 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     assert.ok(newcomer.ids().length <= HISTORY_LIMIT);
 
     const history = await firstHistory(t, replica(3).url, { lastSeenId: ids[1] });
-    assert.deepEqual(history.map((message) => message.id), ids.slice(2));
+    assert.deepEqual(
+      history.map((message) => message.id),
+      ids.slice(2),
+    );
     assert.deepEqual(history, newcomer.timeline.messages.slice(-3), 'the same messages, in full');
   });
 
@@ -252,7 +283,10 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
       ids.push(result.id);
     }
     const history = await firstHistory(t, replica(1).url, {});
-    assert.deepEqual(history.map((message) => message.id), ids.slice(-HISTORY_LIMIT));
+    assert.deepEqual(
+      history.map((message) => message.id),
+      ids.slice(-HISTORY_LIMIT),
+    );
   });
 
   test('a malformed lastSeenId is refused with a connect_error that says what is wrong', async (t) => {
@@ -266,7 +300,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     const socket = await sender(t, 2);
     await killRedis();
     try {
-      await pollUntil(() => getHealth(replica(2).url), (health) => health.status === 503, { what: 'replica 2 noticing the outage' });
+      await pollUntil(
+        () => getHealth(replica(2).url),
+        (health) => health.status === 503,
+        { what: 'replica 2 noticing the outage' },
+      );
       // `typing` is broadcast through the adapter at once, so its publish fails while Redis is down.
       socket.emit('typing');
       // Events are handled in order: once this is answered, the failed publish has been dealt with.
@@ -285,7 +323,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     const doomed = await startReplica({ number: 4, port, redisUrl: `redis://127.0.0.1:${redisPort}`, dir });
     await killRedis();
     try {
-      await pollUntil(() => getHealth(`http://127.0.0.1:${port}`), (health) => health.status === 503, { what: 'replica 4 noticing the outage' });
+      await pollUntil(
+        () => getHealth(`http://127.0.0.1:${port}`),
+        (health) => health.status === 503,
+        { what: 'replica 4 noticing the outage' },
+      );
       process.kill(doomed.pid, 'SIGTERM');
       assert.equal(await withTimeout(doomed.exited, 10_000, 'replica 4 to exit'), 0);
     } finally {

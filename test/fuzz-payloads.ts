@@ -38,10 +38,43 @@ export class SeededRandom {
 }
 
 /** Keys a careless parser might treat specially: prototype pollution, thenables, the message's own fields. */
-const SPECIAL_KEYS = ['text', 'key', '__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', 'then', 'length', '_placeholder', 'num', ''];
+const SPECIAL_KEYS = [
+  'text',
+  'key',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'then',
+  'length',
+  '_placeholder',
+  'num',
+  '',
+];
 
 /** Code points a text rule must handle: controls, bidi overrides, invisible ones, lone surrogates, astral ones. */
-const AWKWARD_CHARACTERS = ['\0', '\n', '\r', '\t', '\u0085', '\u202E', '\u2066', '\u200B', '\u2028', '\u3164', '\uD800', '\uDFFF', '😀', 'é', 'e\u0301', '"', '\\', '\u001e'];
+const AWKWARD_CHARACTERS = [
+  '\0',
+  '\n',
+  '\r',
+  '\t',
+  '\u0085',
+  '\u202E',
+  '\u2066',
+  '\u200B',
+  '\u2028',
+  '\u3164',
+  '\uD800',
+  '\uDFFF',
+  '😀',
+  'é',
+  'e\u0301',
+  '"',
+  '\\',
+  '\u001e',
+];
 
 const NUMBERS = [0, -0, 1, -1, 0.5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 1e308, -1e308, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53 + 1];
 
@@ -57,6 +90,7 @@ export function randomString(random: SeededRandom): string {
     case 2:
       return Array.from({ length: 1 + random.below(20) }, () => random.pick(AWKWARD_CHARACTERS)).join('');
     case 3:
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a template placeholder, on purpose: it must stay literal text.
       return random.pick(['hello', ' ', '\n\n', 'fuzzkey_12345678', 'a'.repeat(65), '<img src=x onerror=alert(1)>', '${x}', '%s%s%n']);
     default:
       return String.fromCodePoint(...Array.from({ length: 1 + random.below(40) }, () => (random.chance(0.7) ? random.below(0x80) : random.below(0x110000))));
@@ -151,7 +185,9 @@ export function randomSocketIoPacket(random: SeededRandom): string {
 export function randomEngineIoFrame(random: SeededRandom): string | Buffer {
   switch (random.below(6)) {
     case 0:
-      return random.pick(['', '0', '1', '2', '2probe', '3', '3probe', '5', '6', '7', '8', '9', 'x', '44', '4']) + (random.chance(0.5) ? randomString(random) : '');
+      return (
+        random.pick(['', '0', '1', '2', '2probe', '3', '3probe', '5', '6', '7', '8', '9', 'x', '44', '4']) + (random.chance(0.5) ? randomString(random) : '')
+      );
     case 1:
       // Binary frames: random bytes, and a stray attachment nobody announced.
       return Buffer.from(Array.from({ length: random.below(64) }, () => random.below(256)));

@@ -174,9 +174,16 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     t.diagnostic(`the person on replica 2 sent ${ids.length} messages during the fuzzing`);
     // Exactly once, counted among the person's messages only: fuzz payloads that pass validation
     // are real messages too, and may repeat a text.
-    for (const [client, who] of [[person, 'the person on replica 2'], [reader, 'the reader on replica 1']] as const) {
+    for (const [client, who] of [
+      [person, 'the person on replica 2'],
+      [reader, 'the reader on replica 1'],
+    ] as const) {
       await client.waitForIds(ids, `${who}: every message of the person`);
-      assert.deepEqual(ids.filter((id) => client.liveCopies.get(id) !== 1), [], `${who} did not receive each message of the person live exactly once`);
+      assert.deepEqual(
+        ids.filter((id) => client.liveCopies.get(id) !== 1),
+        [],
+        `${who} did not receive each message of the person live exactly once`,
+      );
       const texts = client.timeline.messages.filter(({ text }) => text.startsWith(PERSON_SAYS)).map(({ text }) => text);
       assert.equal(new Set(texts).size, texts.length, `${who} holds a message of the person twice under two ids: it was logged twice`);
     }
@@ -264,7 +271,11 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
    */
   async function pollingSession(): Promise<number> {
     const base = `http://127.0.0.1:${fuzzed.port}/socket.io/?EIO=4&transport=polling`;
-    const handshake = await withTimeout(fetch(base).then((response) => response.text()), EVENT_TIMEOUT_MS, 'a polling handshake');
+    const handshake = await withTimeout(
+      fetch(base).then((response) => response.text()),
+      EVENT_TIMEOUT_MS,
+      'a polling handshake',
+    );
     const { sid } = JSON.parse(handshake.slice(1)) as { sid: string };
     const posts: [url: string, body: string][] = [
       ...Array.from({ length: 1 + random.below(3) }, (): [string, string] => [`${base}&sid=${sid}`, randomPollingBody(random)]),
@@ -273,7 +284,11 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
       [`${base}&sid=${sid}`, '1'],
     ];
     for (const [url, body] of posts) {
-      const response = await withTimeout(fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } }), EVENT_TIMEOUT_MS, 'a polling POST');
+      const response = await withTimeout(
+        fetch(url, { method: 'POST', body, headers: { 'content-type': 'text/plain;charset=UTF-8' } }),
+        EVENT_TIMEOUT_MS,
+        'a polling POST',
+      );
       await response.arrayBuffer();
     }
     return posts.length + 1;

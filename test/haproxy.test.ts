@@ -114,12 +114,19 @@ describe('HAProxy in front of a real cluster', { timeout: 90_000 }, () => {
   test('without `timeout tunnel`, a short `timeout client` cuts idle WebSockets; the real config does not', async (t) => {
     const TIMEOUT_S = 2;
     const withoutTunnel = replaceRequired(realCfg, /^\s*timeout tunnel .*\n/m, () => '', '`timeout tunnel`');
-    const shortTimeouts = replaceRequired(withoutTunnel, /timeout (client|server) \d+s/g, (_match, side) => `timeout ${side} ${TIMEOUT_S}s`, '`timeout client/server`');
+    const shortTimeouts = replaceRequired(
+      withoutTunnel,
+      /timeout (client|server) \d+s/g,
+      (_match, side) => `timeout ${side} ${TIMEOUT_S}s`,
+      '`timeout client/server`',
+    );
     const port = BASE_PORT - 1;
     variants.push(await startHaproxy({ name: 'haproxy-no-tunnel', cfg: shortTimeouts, ports: { ...cluster.ports, front: port }, dir: cluster.stateDir }));
 
     const [idleThroughReal, idleThroughBroken] = await Promise.all([connectChatClient(cluster.url), connectChatClient(`http://127.0.0.1:${port}`)]);
-    t.after(() => [idleThroughReal, idleThroughBroken].forEach(({ socket }) => socket.close()));
+    t.after(() => {
+      for (const { socket } of [idleThroughReal, idleThroughBroken]) socket.close();
+    });
     const dropped = await withTimeout(
       new Promise<string>((resolve) => idleThroughBroken.socket.once('disconnect', resolve)),
       TIMEOUT_S * 1000 + EVENT_TIMEOUT_MS,

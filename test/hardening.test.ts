@@ -61,7 +61,12 @@ function disconnection(socket: ChatSocket): Promise<string> {
 async function handshakeStatus(port: number, transport: 'polling' | 'websocket', origin: string): Promise<number> {
   const headers: Record<string, string> = { origin };
   if (transport === 'websocket') {
-    Object.assign(headers, { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') });
+    Object.assign(headers, {
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': randomBytes(16).toString('base64'),
+    });
   }
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: `/socket.io/?EIO=4&transport=${transport}`, headers, agent: false });
@@ -110,7 +115,9 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
     const flooder = await connectChatClient(limited.url);
     const bystander = await connectChatClient(limited.url);
     const idle = await connectChatClient(limited.url);
-    t.after(() => [flooder, bystander, idle].forEach(({ socket }) => socket.close()));
+    t.after(() => {
+      for (const { socket } of [flooder, bystander, idle]) socket.close();
+    });
 
     // Two clients with fresh buckets each: the rate limit allows every message they send here.
     const idleMedian = median(await roundTrips(idle.socket, 8, 'idle'));
@@ -125,7 +132,10 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
     // The burst, plus what refills while the flood lasts (well under 2 s).
     assert.ok(accepted <= 10 + 2 * 2, `${accepted} of the flood's 1000 messages were accepted`);
     // A millisecond of scheduling noise on a busy machine is not the flood's doing.
-    assert.ok(duringFlood <= Math.max(3 * idleMedian, idleMedian + 2), `median round trip ${duringFlood.toFixed(1)} ms during the flood, ${idleMedian.toFixed(1)} ms idle`);
+    assert.ok(
+      duringFlood <= Math.max(3 * idleMedian, idleMedian + 2),
+      `median round trip ${duringFlood.toFixed(1)} ms during the flood, ${idleMedian.toFixed(1)} ms idle`,
+    );
   });
 
   test('typing counts against the same limit', async (t) => {
@@ -217,7 +227,9 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
   test('a client that stops reading is disconnected; the others are not', async (t) => {
     const sender = await connectChatClient(fast.url);
     const reader = await connectChatClient(fast.url);
-    t.after(() => [sender, reader].forEach(({ socket }) => socket.close()));
+    t.after(() => {
+      for (const { socket } of [sender, reader]) socket.close();
+    });
 
     // A raw WebSocket that joins the chat, then stops reading: the kernel's buffers fill, and
     // from then on every broadcast waits in the replica's memory.
@@ -289,7 +301,7 @@ describe('Redis asks for a password', { timeout: 60_000 }, () => {
     });
   }
 
-  test('a stranger cannot publish into the adapter\'s channels', async () => {
+  test("a stranger cannot publish into the adapter's channels", async () => {
     // What anything on the network could try: a forged broadcast, in Redis's plain-text protocol.
     const socket = connect(redisPort, '127.0.0.1');
     socket.end('PUBLISH socket.io#/# forged\r\n');

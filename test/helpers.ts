@@ -252,7 +252,11 @@ export function copiesByText(client: ListeningClient): Map<string, number> {
  */
 export function assertExactlyOnce(client: ListeningClient, ids: readonly string[], who: string, options: { moved?: boolean } = {}): void {
   const held = new Set(client.ids());
-  assert.deepEqual(ids.filter((id) => !held.has(id)), [], `${who} is missing acknowledged messages`);
+  assert.deepEqual(
+    ids.filter((id) => !held.has(id)),
+    [],
+    `${who} is missing acknowledged messages`,
+  );
   const repeated = [...client.liveCopies].filter(([, copies]) => copies > 1);
   if (!options.moved) assert.deepEqual(repeated, [], `${who} received messages live more than once`);
   const doubled = [...copiesByText(client)].filter(([, copies]) => copies > 1);
@@ -260,7 +264,12 @@ export function assertExactlyOnce(client: ListeningClient, ids: readonly string[
 }
 
 /** Sends `{ text, key }` and returns the server's answer, or 'no answer' after `timeoutMs`. */
-export async function sendMessage(socket: ChatSocket, text: string, key: string = randomUUID(), timeoutMs = EVENT_TIMEOUT_MS): Promise<SendResult | 'no answer'> {
+export async function sendMessage(
+  socket: ChatSocket,
+  text: string,
+  key: string = randomUUID(),
+  timeoutMs = EVENT_TIMEOUT_MS,
+): Promise<SendResult | 'no answer'> {
   return socket
     .timeout(timeoutMs)
     .emitWithAck('chat message', { text, key })

@@ -49,15 +49,27 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
     test('latest(n): the newest n, oldest first', async () => {
       const ids = [];
       for (let i = 0; i < 3; i++) ids.push((await log.append(draft(`latest ${i}`), `latest-key-${i}`)).id);
-      assert.deepEqual((await log.latest(3)).map((message) => message.id), ids);
-      assert.deepEqual((await log.latest(2)).map((message) => message.id), ids.slice(1));
+      assert.deepEqual(
+        (await log.latest(3)).map((message) => message.id),
+        ids,
+      );
+      assert.deepEqual(
+        (await log.latest(2)).map((message) => message.id),
+        ids.slice(1),
+      );
     });
 
     test('after(id, n): exactly the messages after id, the newest n of them, oldest first', async () => {
       const ids = [];
       for (let i = 0; i < 4; i++) ids.push((await log.append(draft(`after ${i}`), `after-key-${i}`)).id);
-      assert.deepEqual((await log.after(ids[0]!, 10)).map((message) => message.id), ids.slice(1));
-      assert.deepEqual((await log.after(ids[0]!, 2)).map((message) => message.id), ids.slice(2));
+      assert.deepEqual(
+        (await log.after(ids[0]!, 10)).map((message) => message.id),
+        ids.slice(1),
+      );
+      assert.deepEqual(
+        (await log.after(ids[0]!, 2)).map((message) => message.id),
+        ids.slice(2),
+      );
       assert.deepEqual(await log.after(ids[3]!, 10), []);
     });
 
@@ -68,7 +80,10 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
       const kept = await log.after('0-0', 10 * LOG_CAPACITY);
       assert.ok(kept.length >= LOG_CAPACITY, `kept ${kept.length}`);
       assert.ok(kept.length < LOG_CAPACITY + 200, `kept ${kept.length}: nothing was trimmed`);
-      assert.deepEqual(kept.slice(-LOG_CAPACITY).map((message) => message.id), ids.slice(-LOG_CAPACITY));
+      assert.deepEqual(
+        kept.slice(-LOG_CAPACITY).map((message) => message.id),
+        ids.slice(-LOG_CAPACITY),
+      );
       assert.ok(!kept.some((message) => message.id === first.id), 'the oldest message is still there');
       // Its key is still remembered: a late retry is recognised, though the message is gone.
       assert.deepEqual(await log.append(draft('soon trimmed'), 'trim-first'), { duplicate: true, id: first.id, message: undefined });
@@ -105,7 +120,10 @@ describe('on a real redis-server', () => {
     await client.xAdd('{chat}:log', '*', { message: '{"text":42}' });
     await client.xAdd('{chat}:log', '*', { message: 'not json' });
     const afterJunk = await log.append(draft('after the junk'), 'junk-after');
-    assert.deepEqual((await log.after(before.id, 10)).map((message) => message.id), [afterJunk.id]);
+    assert.deepEqual(
+      (await log.after(before.id, 10)).map((message) => message.id),
+      [afterJunk.id],
+    );
   });
 
   test('after a restart of Redis with its append-only file, the log is still there', async () => {

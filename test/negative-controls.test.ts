@@ -123,7 +123,10 @@ describe('without the Redis adapter, a message stays on its own replica', () => 
       const to = await connectChatClient(listener);
       try {
         const onSender = nextChatMessage(from.socket, 'the message on its own replica');
-        const onListener = nextChatMessage(to.socket, 'the message on the other replica').then(() => true, () => false);
+        const onListener = nextChatMessage(to.socket, 'the message on the other replica').then(
+          () => true,
+          () => false,
+        );
         const result = await sendMessage(from.socket, `crosses: ${crosses}`);
         assert.equal(result !== 'no answer' && result.ok, true);
         await onSender;
@@ -136,7 +139,7 @@ describe('without the Redis adapter, a message stays on its own replica', () => 
   });
 });
 
-describe("the adapter wired as its quick start shows it dies with Redis (what server/redis-adapter.ts handles)", { timeout: 60_000 }, () => {
+describe('the adapter wired as its quick start shows it dies with Redis (what server/redis-adapter.ts handles)', { timeout: 60_000 }, () => {
   let dir: string;
 
   before(() => {
@@ -166,7 +169,11 @@ describe("the adapter wired as its quick start shows it dies with Redis (what se
       await withTimeout(new Promise((resolve) => socket.once('connect', () => resolve(undefined))), EVENT_TIMEOUT_MS, 'a connection');
       process.kill(redis.pid, 'SIGKILL');
       // Its error listener reports the lost connection, and it lives on while nothing is sent.
-      await pollUntil(async () => readFileSync(replica.logFile, 'utf8'), (log) => log.includes('redis:'), { what: 'the error listener to report' });
+      await pollUntil(
+        async () => readFileSync(replica.logFile, 'utf8'),
+        (log) => log.includes('redis:'),
+        { what: 'the error listener to report' },
+      );
       assert.equal(replica.hasExited(), false);
       untyped(socket).emit('chat message', { text: 'during the outage' });
       const exit = await withTimeout(replica.exited, 15_000, 'the naive replica to die');

@@ -99,7 +99,10 @@ describe('the chat page of a single replica (no Redis)', () => {
     const socket = io(baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { lastSeenId: ids[0] } });
     t.after(() => socket.close());
     const history = await withTimeout(new Promise<ChatMessage[]>((resolve) => socket.once('history', resolve)), EVENT_TIMEOUT_MS, 'the history');
-    assert.deepEqual(history.map((message) => message.id), ids.slice(1));
+    assert.deepEqual(
+      history.map((message) => message.id),
+      ids.slice(1),
+    );
   });
 });
 

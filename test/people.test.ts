@@ -142,9 +142,13 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
       { name: 'Cy', instances: ['3'] },
     ];
     for (const client of clients) {
-      await pollUntil(async () => client.presence, (presence) => presence !== undefined && expected.every((person) => JSON.stringify(entry(client, person.name)) === JSON.stringify(person)), {
-        what: `${client.name}'s list to show all three`,
-      });
+      await pollUntil(
+        async () => client.presence,
+        (presence) => presence !== undefined && expected.every((person) => JSON.stringify(entry(client, person.name)) === JSON.stringify(person)),
+        {
+          what: `${client.name}'s list to show all three`,
+        },
+      );
     }
     await pollUntil(
       async () => clients.map((client) => JSON.stringify(client.presence)),
@@ -158,16 +162,32 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
   test('one person with two tabs on two replicas is listed once, joins once, and leaves only when the last tab closes', async (t) => {
     const observer = await join(t, 3, 'Observer');
     const firstTab = await join(t, 1, 'Dana');
-    await pollUntil(async () => observer.eventsAbout('joined', 'Dana').length, (count) => count === 1, { what: 'Dana joining' });
+    await pollUntil(
+      async () => observer.eventsAbout('joined', 'Dana').length,
+      (count) => count === 1,
+      { what: 'Dana joining' },
+    );
     const secondTab = await join(t, 2, 'Dana');
-    await pollUntil(async () => entry(observer, 'Dana')?.instances, (instances) => instances?.join() === '1,2', { what: 'Dana on instances 1 and 2' });
+    await pollUntil(
+      async () => entry(observer, 'Dana')?.instances,
+      (instances) => instances?.join() === '1,2',
+      { what: 'Dana on instances 1 and 2' },
+    );
     assert.equal(observer.eventsAbout('joined', 'Dana').length, 1, 'a second tab is not a second join');
 
     firstTab.close();
-    await pollUntil(async () => entry(observer, 'Dana')?.instances, (instances) => instances?.join() === '2', { what: 'Dana on instance 2 only' });
+    await pollUntil(
+      async () => entry(observer, 'Dana')?.instances,
+      (instances) => instances?.join() === '2',
+      { what: 'Dana on instance 2 only' },
+    );
     secondTab.close();
     const lastClosedAt = Date.now();
-    await pollUntil(async () => observer.eventsAbout('left', 'Dana'), (left) => left.length > 0, { what: 'Dana leaving', timeoutMs: 15_000 });
+    await pollUntil(
+      async () => observer.eventsAbout('left', 'Dana'),
+      (left) => left.length > 0,
+      { what: 'Dana leaving', timeoutMs: 15_000 },
+    );
     assert.equal(entry(observer, 'Dana'), undefined, 'Dana is still listed');
     // Had the first tab's close counted as leaving, this would have come about a second too early.
     const [left] = observer.eventsAbout('left', 'Dana');
@@ -178,12 +198,23 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     const [typist, second, third] = [await join(t, 1, 'Eve'), await join(t, 2, 'Finn'), await join(t, 3, 'Gus')];
     typist.socket.emit('typing');
     for (const reader of [second, third]) {
-      await pollUntil(async () => reader.eventsAbout('typing', 'Eve'), (events) => events.length === 1, { what: `${reader.name} seeing Eve type` });
+      await pollUntil(
+        async () => reader.eventsAbout('typing', 'Eve'),
+        (events) => events.length === 1,
+        { what: `${reader.name} seeing Eve type` },
+      );
     }
   });
 
   test('the cluster panel: every replica, with its connections, start time and link', async (t) => {
-    const clients = [await join(t, 1, 'Hal'), await join(t, 2, 'Ivy'), await join(t, 2, 'Jo'), await join(t, 3, 'Kim'), await join(t, 3, 'Lu'), await join(t, 3, 'Max')];
+    const clients = [
+      await join(t, 1, 'Hal'),
+      await join(t, 2, 'Ivy'),
+      await join(t, 2, 'Jo'),
+      await join(t, 3, 'Kim'),
+      await join(t, 3, 'Lu'),
+      await join(t, 3, 'Max'),
+    ];
     const [watcher] = clients;
     const counts = await pollUntil(
       async () => watcher!.cluster?.instances.map(({ instance, connections }) => `${instance}:${connections}`).join(' '),

@@ -127,8 +127,15 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
     const ack = await sender.timeout(EVENT_TIMEOUT_MS).emitWithAck('chat message', valid);
     assert.equal(ack.ok, true);
     assert.equal((await firstOnReceiver).text, valid);
-    await pollUntil(async () => received.length, (count) => count === 2, { what: 'the valid message on both clients' });
-    assert.deepEqual(received.map((message) => (message as { text: string }).text), [valid, valid]);
+    await pollUntil(
+      async () => received.length,
+      (count) => count === 2,
+      { what: 'the valid message on both clients' },
+    );
+    assert.deepEqual(
+      received.map((message) => (message as { text: string }).text),
+      [valid, valid],
+    );
 
     assert.equal(replica(1).service.hasExited(), false, 'replica 1 exited');
     assert.ok(sender.connected, 'the sender was disconnected');
@@ -145,7 +152,11 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
 
     // Clients of earlier tests may still be closing: wait for the count to settle on the truth.
     const countIs = (expected: number) =>
-      pollUntil(() => getHealth(replica(1).url), (h) => h.body.connections === expected, { what: `connections: ${expected}`, timeoutMs: EVENT_TIMEOUT_MS });
+      pollUntil(
+        () => getHealth(replica(1).url),
+        (h) => h.body.connections === expected,
+        { what: `connections: ${expected}`, timeoutMs: EVENT_TIMEOUT_MS },
+      );
     await countIs(0);
     const socket = await client(t, 1);
     await countIs(1);
@@ -199,13 +210,21 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
     });
 
     // Its log shows a refused connection: it has tried, failed, and must still be running.
-    await pollUntil(async () => readFileSync(late.logFile, 'utf8'), (log) => log.includes('ECONNREFUSED'), { what: 'a logged Redis connection failure' });
+    await pollUntil(
+      async () => readFileSync(late.logFile, 'utf8'),
+      (log) => log.includes('ECONNREFUSED'),
+      { what: 'a logged Redis connection failure' },
+    );
     assert.equal(late.hasExited(), false, 'the replica gave up when Redis was not there');
     // Not listening yet: it accepts no client whose messages it could not broadcast.
     await assert.rejects(getHealth(`http://127.0.0.1:${port}`), /ECONNREFUSED/);
 
     lateRedis = await startRedis({ port: latePort, dir, name: 'redis-late' });
-    const health = await pollUntil(() => getHealth(`http://127.0.0.1:${port}`), (h) => h.status === 200, { what: 'the replica to serve' });
+    const health = await pollUntil(
+      () => getHealth(`http://127.0.0.1:${port}`),
+      (h) => h.status === 200,
+      { what: 'the replica to serve' },
+    );
     assert.deepEqual(health.body, { instance: '4', redis: 'up', connections: 0, draining: false });
   });
 

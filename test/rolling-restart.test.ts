@@ -68,17 +68,25 @@ test('SIGTERM to each replica in turn while 200 clients chat: every replica exit
     process.kill(replica.process.pid, 'SIGTERM');
     exitCodes.push(await replica.process.exited);
     // Every client that was on it is connected again, somewhere else.
-    await pollUntil(async () => clients.filter((client) => !client.socket.connected).length, (count) => count === 0, {
-      what: `every client to reconnect after instance #${replica.number} left`,
-      timeoutMs: 20_000,
-    });
+    await pollUntil(
+      async () => clients.filter((client) => !client.socket.connected).length,
+      (count) => count === 0,
+      {
+        what: `every client to reconnect after instance #${replica.number} left`,
+        timeoutMs: 20_000,
+      },
+    );
     restarted.push(await startReplica({ number: replica.number, port: replica.port, redisUrl: cluster.redisUrl, dir: cluster.stateDir }));
     assert.equal((await getHealth(replica.url)).status, 200);
   }
 
   chatting = false;
   await Promise.all(conversations);
-  assert.deepEqual(exitCodes, cluster.replicas.map(() => 0), 'each replica drained and exited 0');
+  assert.deepEqual(
+    exitCodes,
+    cluster.replicas.map(() => 0),
+    'each replica drained and exited 0',
+  );
   assert.ok(acknowledged.length > 500, `only ${acknowledged.length} messages were sent during the restarts`);
   // Some clients moved more than once: the test only means something if many moved at all.
   const moved = clients.filter((client) => client.welcomes.length > 1).length;

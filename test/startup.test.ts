@@ -16,7 +16,9 @@ describe('a replica refusing a bad configuration', () => {
   ];
 
   for (const { variable, env } of cases) {
-    test(`${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(' ')}: exit 1, one line naming ${variable}`, async () => {
+    test(`${Object.entries(env)
+      .map(([name, value]) => `${name}=${value}`)
+      .join(' ')}: exit 1, one line naming ${variable}`, async () => {
       // A valid free PORT unless PORT is the bad one: should the check be missing, the replica
       // would start (and be killed at the timeout) rather than clash with anything.
       const result = await runToExit(process.execPath, [REPLICA_ENTRY], {
