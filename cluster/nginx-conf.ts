@@ -33,8 +33,3 @@ export function deriveLocalNginxConf(conf: string, ports: ClusterPorts, prefix: 
   local = replaceRequired(local, /^http \{$/m, (match) => `${match}\n${tempPaths}\n`, '`http {`');
   return `pid "${prefix}/nginx.pid";\n${local}`;
 }
-
-/** The same config with `ip_hash` removed: round-robin, for showing what breaks without it. */
-export function withoutStickySessions(conf: string): string {
-  return replaceRequired(conf, /^\s*ip_hash;\n/m, () => '', '`ip_hash;`');
-}

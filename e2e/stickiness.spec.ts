@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Response } from '@playwright/test';
 import type { ChildService } from '../cluster/child-process.js';
 import { startNginx } from '../cluster/cluster.js';
-import { withoutStickySessions } from '../cluster/nginx-conf.js';
+import { withoutStickySessions } from '../test/nginx-variants.js';
 import { clusterPorts, NGINX_CONF_PATH } from '../cluster/topology.js';
 import { clientAddress, expect, test, uniqueText } from './fixtures.js';
 

@@ -5,6 +5,11 @@
  */
 import { replaceRequired } from '../cluster/nginx-conf.js';
 
+/** Without `ip_hash`: nginx's default, round-robin. */
+export function withoutStickySessions(conf: string): string {
+  return replaceRequired(conf, /^\s*ip_hash;\n/m, () => '', '`ip_hash;`');
+}
+
 /** Without the two headers that pass a WebSocket upgrade on to the replica. */
 export function withoutUpgradeHeaders(conf: string): string {
   const withoutUpgrade = replaceRequired(conf, /^\s*proxy_set_header Upgrade .*\n/m, () => '', '`proxy_set_header Upgrade`');
