@@ -1,18 +1,20 @@
 /**
- * The three setups every benchmark run measures side by side, each started through the launcher's
- * own code: one replica on its own (no Redis: the in-memory adapter and log), the same replica
- * behind the real nginx config, and the four-replica cluster behind nginx with Redis. The rate
- * limit is lifted: the load generators send far faster than people type.
+ * The setups every benchmark run measures side by side, each started through the launcher's own
+ * code: one replica on its own (no Redis: the in-memory adapter and log), the same replica behind
+ * the real nginx config, and the four-replica cluster behind nginx with Redis, once with each
+ * Redis adapter (REDIS_ADAPTER). The rate limit is lifted: the load generators send far faster
+ * than people type.
  */
 import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildService } from '../cluster/child-process.js';
 import { startCluster, startNginx, startReplica, WITHOUT_RATE_LIMIT } from '../cluster/cluster.js';
 import { replaceRequired } from '../cluster/nginx-conf.js';
+import type { RedisAdapterKind } from '../server/config.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, UPSTREAM_SERVER } from '../cluster/topology.js';
 
-export type SetupName = 'single-direct' | 'single-nginx' | 'cluster';
-export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster'];
+export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded';
+export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded'];
 
 export interface RunningSetup {
   name: SetupName;
@@ -46,8 +48,9 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 
-  if (name === 'cluster') {
-    const cluster = await startCluster({ basePort, stateDir: dir, replicaEnv: WITHOUT_RATE_LIMIT });
+  if (name === 'cluster' || name === 'cluster-sharded') {
+    const adapter: RedisAdapterKind = name === 'cluster' ? 'classic' : 'sharded';
+    const cluster = await startCluster({ basePort, stateDir: dir, replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter } });
     const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
     return {
       name,

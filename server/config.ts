@@ -8,6 +8,8 @@ export interface Config {
   instance: string;
   /** Where the Redis adapter connects; undefined runs a single node with the in-memory adapter. */
   redisUrl: string | undefined;
+  /** Which Redis adapter: `classic` pub/sub (PUBLISH) or `sharded` pub/sub (Redis 7's SPUBLISH). */
+  redisAdapter: RedisAdapterKind;
   /** Where users can open this replica directly, for the page's cluster panel; optional. */
   publicUrl: string | undefined;
   /**
@@ -18,6 +20,9 @@ export interface Config {
   /** Each connection's token bucket: events it may send at once, and refilled per second. */
   rateLimit: { burst: number; perSecond: number };
 }
+
+export const REDIS_ADAPTER_KINDS = ['classic', 'sharded'] as const;
+export type RedisAdapterKind = (typeof REDIS_ADAPTER_KINDS)[number];
 
 /** A bad environment variable: the message names it and says what was expected. */
 export class ConfigError extends Error {
@@ -82,6 +87,7 @@ const envSchema = z.object({
       .default('N/A'),
   ),
   REDIS_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a redis://host or rediss://host URL' }).optional()),
+  REDIS_ADAPTER: z.preprocess(unsetIfEmpty, z.enum(REDIS_ADAPTER_KINDS, { error: 'must be classic or sharded' }).default('classic')),
   PUBLIC_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional()),
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
   RATE_LIMIT_BURST: positiveNumber(10, { whole: true }),
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     port: values.PORT,
     instance: values.NODE_NUMBER,
     redisUrl: values.REDIS_URL,
+    redisAdapter: values.REDIS_ADAPTER,
     publicUrl: values.PUBLIC_URL,
     allowedOrigins: values.ALLOWED_ORIGINS,
     rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },

@@ -2,9 +2,10 @@
  * The two Redis connections a replica holds, the Socket.IO Redis adapter on top of them, and the
  * settings that keep a Redis outage from ever crashing the replica.
  */
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
 import { createClient, ErrorReply, type RedisClientType } from 'redis';
+import type { RedisAdapterKind } from './config.js';
 
 /** How long a command may take, round trip, before the replica treats Redis as unavailable. */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000;
@@ -41,7 +42,7 @@ export interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */
   commands: RedisClientType;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */
-  adapter: ReturnType<typeof createAdapter>;
+  adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
   /** Whether Redis answers a PING in time and the subscriber is subscribed. */
   isHealthy(): Promise<boolean>;
   /**
@@ -63,7 +64,7 @@ export interface RedisConnection {
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
  * keeps retrying (and this promise keeps waiting); every failure is logged.
  */
-export async function connectRedis(url: string, logger: Logger): Promise<RedisConnection> {
+export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger): Promise<RedisConnection> {
   const commands: RedisClientType = createClient({
     url,
     // node-redis would otherwise queue commands while disconnected and run them on reconnect,
@@ -96,10 +97,7 @@ export async function connectRedis(url: string, logger: Logger): Promise<RedisCo
 
   return {
     commands,
-    adapter: createAdapter(
-      withDroppedPromisesReported(commands, ['publish'], logger),
-      withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
-    ),
+    adapter: createRedisAdapter(adapterKind, commands, subscriber, logger),
     isHealthy: async () => {
       if (!subscriber.isReady) return false;
       try {
@@ -120,8 +118,27 @@ export async function connectRedis(url: string, logger: Logger): Promise<RedisCo
 }
 
 /**
+ * The classic adapter publishes every broadcast with PUBLISH, which a Redis Cluster copies to every
+ * node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE) sends each channel to one shard only: the
+ * same on a single Redis, and the one to pick for a Redis Cluster. The README's Performance section
+ * compares the two on one Redis.
+ */
+function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger) {
+  if (kind === 'sharded') {
+    return createShardedAdapter(
+      withDroppedPromisesReported(publisher, ['sPublish'], logger),
+      withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
+    );
+  }
+  return createAdapter(
+    withDroppedPromisesReported(publisher, ['publish'], logger),
+    withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
+  );
+}
+
+/**
  * @socket.io/redis-adapter 8.3.0 calls `pubClient.publish()` (and, on the subscriber, the
- * (un)subscribe methods) and drops the promise each returns. While Redis is down, those promises
+ * (un)subscribe methods; the sharded adapter their `s` versions) and drops the promise each returns. While Redis is down, those promises
  * reject, and an unhandled rejection ends a Node process: every replica that broadcast during an
  * outage would exit. The adapter is given a view of each client whose `methods` report their
  * failure instead. What a lost publish means for the chat is covered by the message log: see server/repair.ts.

@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
@@ -43,7 +43,7 @@ export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
  * handlers, presence, and the repair of missed broadcasts.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger) : undefined;
   if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
   const log = redis ? createRedisMessageLog(redis.commands, logger) : createMemoryLog();
   const stopping = new AbortController();
@@ -66,6 +66,10 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     allowRequest: originCheck(config.allowedOrigins),
   });
   io.on('connection', (socket) => {
+    // By now socket.handshake holds copies of what the chat uses. Engine.IO would otherwise keep
+    // the handshake's HTTP request (its headers, its parser state) for the connection's whole
+    // life: memory per idle client, as Socket.IO's memory-usage guide points out.
+    (socket.conn as { request: IncomingMessage | null }).request = null;
     limitEventRate(socket, config.rateLimit);
     closeIfFallingBehind(socket, logger);
   });

@@ -1,5 +1,5 @@
 /**
- * The benchmark's quick mode, so that `npm run bench` cannot rot: it must start its three setups,
+ * The benchmark's quick mode, so that `npm run bench` cannot rot: it must start its four setups,
  * run every scenario, stop everything and write well-formed results. No timing is asserted: how
  * fast this machine is says nothing about the code.
  */
@@ -32,7 +32,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its JSO
     assert.equal(report.quick, true);
     assert.deepEqual(
       report.results.map((result) => result.setup),
-      ['single-direct', 'single-nginx', 'cluster'],
+      ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded'],
     );
     for (const result of report.results) {
       assert.ok(result.capacity.length > 0 && result.capacity.every((step) => step.clients > 0), `${result.setup}: capacity`);

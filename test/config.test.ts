@@ -21,6 +21,7 @@ const DEFAULTS = {
   port: 3000,
   instance: 'N/A',
   redisUrl: undefined,
+  redisAdapter: 'classic',
   publicUrl: undefined,
   allowedOrigins: undefined,
   rateLimit: { burst: 10, perSecond: 2 },
@@ -32,7 +33,7 @@ describe('loadConfig', () => {
   });
 
   test('an empty variable counts as unset', () => {
-    const empty = { PORT: '', NODE_NUMBER: '', REDIS_URL: '', PUBLIC_URL: '', ALLOWED_ORIGINS: '', RATE_LIMIT_BURST: '', RATE_LIMIT_PER_SECOND: '' };
+    const empty = { PORT: '', NODE_NUMBER: '', REDIS_URL: '', REDIS_ADAPTER: '', PUBLIC_URL: '', ALLOWED_ORIGINS: '', RATE_LIMIT_BURST: '', RATE_LIMIT_PER_SECOND: '' };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
 
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       PORT: '8081',
       NODE_NUMBER: '7',
       REDIS_URL: 'redis://redis:6379',
+      REDIS_ADAPTER: 'sharded',
       PUBLIC_URL: 'http://localhost:8087',
       ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8080/',
       RATE_LIMIT_BURST: '20',
@@ -50,6 +52,7 @@ describe('loadConfig', () => {
       port: 8081,
       instance: '7',
       redisUrl: 'redis://redis:6379',
+      redisAdapter: 'sharded',
       publicUrl: 'http://localhost:8087',
       allowedOrigins: ['https://chat.example.com', 'http://localhost:8080'],
       rateLimit: { burst: 20, perSecond: 0.5 },
@@ -106,6 +109,8 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_BURST', 'lots'],
     ['RATE_LIMIT_PER_SECOND', '-1'],
     ['RATE_LIMIT_PER_SECOND', '0'],
+    ['REDIS_ADAPTER', 'cluster'],
+    ['REDIS_ADAPTER', 'Sharded'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);

@@ -1,12 +1,14 @@
 /**
  * Two real replicas (`node dist/main.js`) sharing one real redis-server, each with a real
- * Socket.IO client: what the Redis adapter is for.
+ * Socket.IO client: what the Redis adapter is for. Once with each adapter REDIS_ADAPTER offers.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { createClient } from 'redis';
 import type { ChildService } from '../cluster/child-process.js';
+import { REDIS_ADAPTER_KINDS } from '../server/config.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 import {
   connectChatClient,
@@ -16,6 +18,7 @@ import {
   makeTempDir,
   nextChatMessage,
   pollUntil,
+  sendMessage,
   spawnReplica,
   startRedis,
   startReplica,
@@ -25,7 +28,7 @@ import {
   type Health,
 } from './helpers.js';
 
-describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
+for (const adapter of REDIS_ADAPTER_KINDS) describe(`two replicas sharing a real Redis, ${adapter} adapter`, { timeout: 60_000 }, () => {
   let dir: string;
   let redisPort: number;
   let redisUrl: string;
@@ -34,7 +37,7 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
 
   async function addReplica(number: number): Promise<{ service: ChildService; url: string }> {
     const port = await freePort();
-    const service = await startReplica({ number, port, redisUrl, dir });
+    const service = await startReplica({ number, port, redisUrl, dir, env: { REDIS_ADAPTER: adapter } });
     const replica = { service, url: `http://127.0.0.1:${port}` };
     replicas.set(number, replica);
     return replica;
@@ -96,6 +99,20 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
     assert.equal(typeof received.at, 'number');
     assert.ok(received.at >= sentAt - 1000 && received.at <= Date.now() + 1000, `at ${received.at} is not about now (${sentAt})`);
     assert.deepEqual(echoed, received);
+  });
+
+  test(`the adapter's channels are ${adapter === 'sharded' ? 'shard channels (SSUBSCRIBE)' : 'ordinary channels (SUBSCRIBE)'}`, async (t) => {
+    const redisClient = createClient({ url: redisUrl });
+    await redisClient.connect();
+    t.after(() => redisClient.close());
+    const ours = (channels: string[]) => channels.filter((channel) => channel.startsWith('socket.io'));
+    const [channels, shardChannels] = await Promise.all([
+      redisClient.sendCommand<string[]>(['PUBSUB', 'CHANNELS']),
+      redisClient.sendCommand<string[]>(['PUBSUB', 'SHARDCHANNELS']),
+    ]);
+    const [used, unused] = adapter === 'sharded' ? [shardChannels, channels] : [channels, shardChannels];
+    assert.ok(ours(used).length > 0, `no adapter channel among ${JSON.stringify(used)}`);
+    assert.deepEqual(ours(unused), []);
   });
 
   test('bad input is refused with a reason, broadcast to nobody, and does not hurt the replica', async (t) => {
@@ -176,6 +193,12 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
       for (const number of [1, 2]) {
         await pollUntil(() => getHealth(replica(number).url), down, { what: `replica ${number} reporting 503 redis down` });
       }
+      // `typing` is broadcast through the adapter at once, so its publish fails while Redis is
+      // down. The refused message after it is answered once that failure has happened.
+      onOne.emit('typing');
+      const refused = await sendMessage(onOne, 'after typing in the dark');
+      assert.equal(refused !== 'no answer' && refused.ok, false, `during the outage: ${JSON.stringify(refused)}`);
+      assert.equal((await getHealth(replica(1).url)).status, 503);
       assert.equal(replica(1).service.hasExited(), false, 'replica 1 died with Redis');
       assert.equal(replica(2).service.hasExited(), false, 'replica 2 died with Redis');
     } finally {
@@ -202,7 +225,7 @@ describe('two replicas sharing a real Redis', { timeout: 60_000 }, () => {
   test('a replica started before Redis keeps trying, and serves once Redis is up', async (t) => {
     const latePort = await freePort();
     const port = await freePort();
-    const late = spawnReplica({ number: 4, port, redisUrl: `redis://127.0.0.1:${latePort}`, dir });
+    const late = spawnReplica({ number: 4, port, redisUrl: `redis://127.0.0.1:${latePort}`, dir, env: { REDIS_ADAPTER: adapter } });
     let lateRedis: ChildService | undefined;
     t.after(async () => {
       await late.stop();
