@@ -27,6 +27,15 @@ export interface RunningSetup {
   stop(): Promise<void>;
 }
 
+/**
+ * The real nginx.conf with four workers, whatever the cores. A process here may hold at most 20,000
+ * file descriptors (a hard limit even root cannot raise), and a proxied WebSocket holds two in
+ * nginx: 20,000 clients over two workers would need 20,000 each and more.
+ */
+export function withFourWorkers(conf: string): string {
+  return replaceRequired(conf, /^worker_processes auto;$/m, () => 'worker_processes 4;', '`worker_processes auto`');
+}
+
 /** The real nginx.conf with only its first upstream server: one replica behind the same front. */
 export function withOneReplica(conf: string): string {
   let first = true;
@@ -50,7 +59,12 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
 
   if (name === 'cluster' || name === 'cluster-sharded') {
     const adapter: RedisAdapterKind = name === 'cluster' ? 'classic' : 'sharded';
-    const cluster = await startCluster({ basePort, stateDir: dir, replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter } });
+    const cluster = await startCluster({
+      basePort,
+      stateDir: dir,
+      replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
+      nginxConf: withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8')),
+    });
     const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
     return {
       name,
@@ -68,7 +82,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
   let nginxPid: number | undefined;
   if (name === 'single-nginx') {
     const prefix = join(dir, 'nginx');
-    started.unshift(await startNginx({ conf: withOneReplica(readFileSync(NGINX_CONF_PATH, 'utf8')), ports, prefix }));
+    started.unshift(await startNginx({ conf: withFourWorkers(withOneReplica(readFileSync(NGINX_CONF_PATH, 'utf8'))), ports, prefix }));
     nginxPid = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8'));
   }
   return {

@@ -63,6 +63,8 @@ export async function startCluster(options: {
   stateDir?: string;
   /** Extra environment for every replica, for example the benchmark's rate limits. */
   replicaEnv?: NodeJS.ProcessEnv;
+  /** The nginx config to run instead of nginx/nginx.conf (the benchmark's variant). */
+  nginxConf?: string;
 }): Promise<RunningCluster> {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
@@ -98,7 +100,7 @@ export async function startCluster(options: {
 
     started.push(
       front === 'nginx'
-        ? await startNginx({ conf: readFileSync(NGINX_CONF_PATH, 'utf8'), ports, prefix: join(stateDir, 'nginx') })
+        ? await startNginx({ conf: options.nginxConf ?? readFileSync(NGINX_CONF_PATH, 'utf8'), ports, prefix: join(stateDir, 'nginx') })
         : await startHaproxy({ cfg: readFileSync(HAPROXY_CFG_PATH, 'utf8'), ports, dir: stateDir }),
     );
 

@@ -2,6 +2,7 @@
  * The programs outside npm this project runs, where to find them, and how to install them. Used by
  * the launcher (which needs redis-server and nginx) and by `npm test`'s set-up step (which needs all).
  */
+import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -49,6 +50,34 @@ export function describeMissing(programs: SystemProgram[]): string {
     `Install them with: ${installCommand(programs)}`,
     `(other systems: the same names from your package manager, e.g. brew install redis nginx)`,
   ].join('\n');
+}
+
+/** Whether this process can install Debian packages itself: root, with apt-get. */
+export function canInstallPackages(): boolean {
+  return process.getuid?.() === 0 && findProgram('apt-get') !== undefined;
+}
+
+/**
+ * Installs whichever of `programs` are missing, with apt-get, where canInstallPackages(); returns
+ * those still missing (all of them where it cannot install), for describeMissing().
+ */
+export function installMissing(programs: SystemProgram[]): SystemProgram[] {
+  const missing = programs.filter((program) => !findProgram(program.command));
+  if (missing.length === 0 || !canInstallPackages()) return missing;
+  const packages = missing.map((program) => program.debianPackage);
+  console.log(`Installing ${packages.join(', ')} with apt-get…`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', ...packages],
+  ]) {
+    const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
+    if (result.status !== 0) {
+      console.error(`apt-get ${args.join(' ')} failed (exit ${result.status ?? result.signal})`);
+      break;
+    }
+  }
+  return missing.filter((program) => !findProgram(program.command));
 }
 
 /** Thrown when a program is not installed; the message says how to install it. */

@@ -32,6 +32,12 @@ export const NOTICE_CROWD_LIMIT = 100;
 const UPDATE_SOON_MS = 50;
 /** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
 const MIN_UPDATE_SPACING_MS = 250;
+/**
+ * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
+ * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a second
+ * were most of the traffic of a mass connect. So in a crowd they are sent at most this often.
+ */
+export const CROWD_UPDATE_SPACING_MS = 5000;
 
 /** What one replica says about itself. */
 export interface ReplicaReport {
@@ -153,6 +159,8 @@ export function startPresence(options: {
   let busy = false;
   let soon: NodeJS.Timeout | undefined;
   let lastTickAt = 0;
+  /** When `cluster` or `presence` last went out to this replica's clients. */
+  let lastSentAt = 0;
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
@@ -168,20 +176,25 @@ export function startPresence(options: {
       await store.publish(ownReport());
       const reports = await store.readAll();
 
-      const nextCluster = clusterStatusOf(reports);
-      if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
-        cluster = nextCluster;
-        io.local.emit('cluster', cluster);
-      }
-      const nextPresence = presenceOf(reports);
-      if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
-        presence = nextPresence;
-        io.local.emit('presence', presence);
+      const names = new Set(newestPerInstance(reports).flatMap((report) => Object.keys(report.people)));
+      const crowd = names.size > NOTICE_CROWD_LIMIT;
+      if (!crowd || performance.now() - lastSentAt >= CROWD_UPDATE_SPACING_MS) {
+        const nextCluster = clusterStatusOf(reports);
+        const nextPresence = presenceOf(reports);
+        if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
+          cluster = nextCluster;
+          io.local.emit('cluster', cluster);
+          lastSentAt = performance.now();
+        }
+        if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
+          presence = nextPresence;
+          io.local.emit('presence', presence);
+          lastSentAt = performance.now();
+        }
       }
 
-      const names = new Set(newestPerInstance(reports).flatMap((report) => Object.keys(report.people)));
       const { joined, left } = joinsAndLeaves.update(names, Date.now());
-      if (names.size <= NOTICE_CROWD_LIMIT) {
+      if (!crowd) {
         for (const name of joined) io.local.emit('joined', { name });
         for (const name of left) io.local.emit('left', { name });
       }

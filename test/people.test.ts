@@ -9,8 +9,28 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../cluster/child-process.js';
 import type { HandshakeRefusal } from '../shared/events.js';
-import { clusterStatusOf, JOIN_LEAVE_GRACE_MS, JoinsAndLeaves, PRESENCE_LIST_LIMIT, presenceOf, type ReplicaReport } from '../server/presence.js';
-import { EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, pollUntil, startRedis, startReplica, withTimeout } from './helpers.js';
+import {
+  clusterStatusOf,
+  CROWD_UPDATE_SPACING_MS,
+  JOIN_LEAVE_GRACE_MS,
+  JoinsAndLeaves,
+  NOTICE_CROWD_LIMIT,
+  PRESENCE_LIST_LIMIT,
+  presenceOf,
+  type ReplicaReport,
+} from '../server/presence.js';
+import {
+  EVENT_TIMEOUT_MS,
+  freePort,
+  ListeningClient,
+  makeTempDir,
+  NO_RATE_LIMIT,
+  pollUntil,
+  sendMessage,
+  startRedis,
+  startReplica,
+  withTimeout,
+} from './helpers.js';
 
 function report(overrides: Partial<ReplicaReport> & { instance: string }): ReplicaReport {
   return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, ...overrides };
@@ -227,5 +247,59 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
       assert.equal(link, replica.url, `instance ${instance}'s link`);
       assert.ok(since > Date.now() - 120_000 && since <= Date.now(), `instance ${instance} started at ${since}`);
     }
+  });
+});
+
+describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, { timeout: 60_000 }, () => {
+  let dir: string;
+  let replica: ChildService | undefined;
+  let url: string;
+
+  before(async () => {
+    dir = makeTempDir('crowd');
+    const port = await freePort();
+    replica = await startReplica({ number: 1, port, dir, env: NO_RATE_LIMIT });
+    url = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await replica?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test(`arrivals are not announced, and the list and the panel go out at most every ${CROWD_UPDATE_SPACING_MS / 1000} s`, async (t) => {
+    const observer = await ListeningClient.connect(url, { name: 'Observer' });
+    t.after(() => observer.close());
+    const presenceArrivals: { at: number; count: number }[] = [];
+    observer.socket.on('presence', ({ count }) => presenceArrivals.push({ at: performance.now(), count }));
+    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
+    t.after(() => {
+      for (const client of crowd) client.close();
+    });
+    const crowdSize = NOTICE_CROWD_LIMIT + 1;
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === crowdSize,
+      { what: `a list of ${crowdSize} people`, timeoutMs: 3 * CROWD_UPDATE_SPACING_MS },
+    );
+    const crowdListAt = presenceArrivals.find(({ count }) => count === crowdSize)!.at;
+
+    const newcomer = await ListeningClient.connect(url, { name: 'Zed' });
+    t.after(() => newcomer.close());
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === crowdSize + 1,
+      { what: 'the list to count the newcomer', timeoutMs: 3 * CROWD_UPDATE_SPACING_MS },
+    );
+    const newcomerListAt = presenceArrivals.find(({ count }) => count === crowdSize + 1)!.at;
+    // Outside a crowd this update would follow the arrival within a quarter of a second. (A little
+    // slack: the two packets' trips from the server are timed here, at the client.)
+    assert.ok(newcomerListAt - crowdListAt >= CROWD_UPDATE_SPACING_MS - 250, `updates ${Math.round(newcomerListAt - crowdListAt)} ms apart`);
+
+    // A "joined" would have gone out in the same update as the list; an answer to a message sent
+    // now comes after anything sent before it on this connection.
+    const answer = await sendMessage(observer.socket, 'anyone new?');
+    assert.equal(answer !== 'no answer' && answer.ok, true);
+    assert.deepEqual(observer.eventsAbout('joined', 'Zed'), []);
   });
 });
