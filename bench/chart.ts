@@ -51,9 +51,12 @@ function barGroups(groups: BarGroup[], x0: number, width: number): string {
           `<text x="${(x + barWidth * 0.45).toFixed(1)}" y="${(y - 4).toFixed(1)}" font-size="9" text-anchor="middle">${formatValue(value)}</text>`
         );
       });
-      const labelLines = label.split('\n').map(
-        (line, n) => `<text x="${(groupX + slot * 0.4).toFixed(1)}" y="${PANEL_TOP + PANEL_HEIGHT + 14 + n * 12}" font-size="10" text-anchor="middle">${escapeXml(line)}</text>`,
-      );
+      const labelLines = label
+        .split('\n')
+        .map(
+          (line, n) =>
+            `<text x="${(groupX + slot * 0.4).toFixed(1)}" y="${PANEL_TOP + PANEL_HEIGHT + 14 + n * 12}" font-size="10" text-anchor="middle">${escapeXml(line)}</text>`,
+        );
       return [...rects, ...labelLines].join('');
     })
     .join('\n');
@@ -73,7 +76,10 @@ export function renderChart(input: ChartInput): string {
     bars: [{ value: ceiling.deliveriesPerSecond ?? 0, color: CEILING_COLOR }],
   }));
   const legend = (['p50', 'p90', 'p99'] as const)
-    .map((p, n) => `<rect x="${20 + n * 60}" y="50" width="10" height="10" fill="${PERCENTILE_COLORS[p]}"/><text x="${34 + n * 60}" y="59" font-size="11">${p}</text>`)
+    .map(
+      (p, n) =>
+        `<rect x="${20 + n * 60}" y="50" width="10" height="10" fill="${PERCENTILE_COLORS[p]}"/><text x="${34 + n * 60}" y="59" font-size="11">${p}</text>`,
+    )
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>

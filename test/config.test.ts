@@ -33,7 +33,16 @@ describe('loadConfig', () => {
   });
 
   test('an empty variable counts as unset', () => {
-    const empty = { PORT: '', NODE_NUMBER: '', REDIS_URL: '', REDIS_ADAPTER: '', PUBLIC_URL: '', ALLOWED_ORIGINS: '', RATE_LIMIT_BURST: '', RATE_LIMIT_PER_SECOND: '' };
+    const empty = {
+      PORT: '',
+      NODE_NUMBER: '',
+      REDIS_URL: '',
+      REDIS_ADAPTER: '',
+      PUBLIC_URL: '',
+      ALLOWED_ORIGINS: '',
+      RATE_LIMIT_BURST: '',
+      RATE_LIMIT_PER_SECOND: '',
+    };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
 

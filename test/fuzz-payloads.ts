@@ -171,7 +171,7 @@ const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnectin
 export function randomSocketIoPacket(random: SeededRandom): string {
   const type = random.chance(0.6) ? '2' : random.pick(['0', '1', '3', '4', '5', '6', '7', '9', 'a', '-', '']);
   const attachments = random.chance(0.15) ? `${random.pick(['1', '2', '0', '999999', '-1'])}-` : '';
-  const namespace = random.chance(0.2) ? random.pick(['/nope,', '/,', '/admin,', '/nope', ',', '/'.repeat(50) + ',']) : '';
+  const namespace = random.chance(0.2) ? random.pick(['/nope,', '/,', '/admin,', '/nope', ',', `${'/'.repeat(50)},`]) : '';
   const ackId = random.chance(0.3) ? random.pick(['1', '12', '0', '99999999999999999999', '-1', '1e3']) : '';
   const event = random.chance(0.2) ? random.pick(RESERVED_EVENTS) : randomEventName(random);
   const data = random.chance(0.1)

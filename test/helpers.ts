@@ -10,6 +10,7 @@ import { Agent, get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 import { Timeline } from '../client/timeline.js';
@@ -142,6 +143,28 @@ export async function connectChatClient(url: string): Promise<{ socket: ChatSock
   } catch (err) {
     socket.close();
     throw err;
+  }
+}
+
+/**
+ * An idle client through `brokenUrl` (a front whose idle timeout is `timeoutS`) is cut with
+ * "transport close", and one through `realUrl` is still connected after the same span. Proving an
+ * absence takes time: the real one is watched for as long as the broken one needed.
+ */
+export async function assertOnlyBrokenFrontCutsIdleClients(options: { realUrl: string; brokenUrl: string; timeoutS: number; front: string }): Promise<void> {
+  const [idleThroughReal, idleThroughBroken] = await Promise.all([connectChatClient(options.realUrl), connectChatClient(options.brokenUrl)]);
+  try {
+    const dropped = await withTimeout(
+      new Promise<string>((resolve) => idleThroughBroken.socket.once('disconnect', resolve)),
+      options.timeoutS * 1000 + EVENT_TIMEOUT_MS,
+      `${options.front} to cut the idle client`,
+    );
+    assert.equal(dropped, 'transport close');
+    await delay(options.timeoutS * 1000);
+    assert.equal(idleThroughReal.socket.connected, true, 'the real config keeps an idle client');
+  } finally {
+    idleThroughReal.socket.close();
+    idleThroughBroken.socket.close();
   }
 }
 
