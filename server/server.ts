@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
@@ -66,10 +66,6 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     allowRequest: originCheck(config.allowedOrigins),
   });
   io.on('connection', (socket) => {
-    // By now socket.handshake holds copies of what the chat uses. Engine.IO would otherwise keep
-    // the handshake's HTTP request (its headers, its parser state) for the connection's whole
-    // life: memory per idle client, as Socket.IO's memory-usage guide points out.
-    (socket.conn as { request: IncomingMessage | null }).request = null;
     limitEventRate(socket, config.rateLimit);
     closeIfFallingBehind(socket, logger);
   });
