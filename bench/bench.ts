@@ -30,7 +30,7 @@ const PLAN = quick
       fanoutClients: 1000,
       fanoutRate: 20,
       fanoutMs: 25_000,
-      ceilingRates: [10, 20, 30, 40, 50, 100, 200],
+      ceilingRates: [10, 20, 30, 40, 50, 100],
       ceilingMs: 5000,
     };
 /** The ceiling's conditions, from the issue: p99 within this, and nothing lost. */
@@ -196,15 +196,12 @@ async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messag
       if (total(next) > total(reports)) quietSince = performance.now();
       reports = next;
     }
-    const acknowledged = reports.flatMap((report) => report.acknowledged);
-    const clients = reports.reduce((sum, report) => sum + report.connected, 0);
-    const delivered = acknowledged.reduce((sum, id) => sum + reports.reduce((inner, report) => inner + (report.receivedBy[id] ?? 0), 0), 0);
-    const expectedDeliveries = acknowledged.length * clients;
+    const { delivered, expected: expectedDeliveries } = deliveries(reports);
     // The workers' CPU as a share of the whole machine.
     const cpuShare = reports.reduce((sum, report) => sum + report.cpuShare, 0) / cpus().length;
     return {
       messagesPerSecond,
-      acknowledged: acknowledged.length,
+      acknowledged: reports.reduce((sum, report) => sum + report.acknowledged.length, 0),
       expectedDeliveries,
       delivered,
       lost: expectedDeliveries - delivered,
@@ -220,10 +217,20 @@ async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messag
   }
 }
 
-/** Whether every acknowledged message has reached every client. */
-function allDelivered(reports: WorkerReport[]): boolean {
+/**
+ * Deliveries of acknowledged messages, against how many there should be. (A message whose
+ * acknowledgement timed out may still be delivered: it counts for neither.)
+ */
+function deliveries(reports: WorkerReport[]): { delivered: number; expected: number } {
+  const acknowledged = reports.flatMap((report) => report.acknowledged);
   const clients = reports.reduce((sum, report) => sum + report.connected, 0);
-  return total(reports) >= reports.flatMap((report) => report.acknowledged).length * clients;
+  const delivered = acknowledged.reduce((sum, id) => sum + reports.reduce((inner, report) => inner + (report.receivedBy[id] ?? 0), 0), 0);
+  return { delivered, expected: acknowledged.length * clients };
+}
+
+function allDelivered(reports: WorkerReport[]): boolean {
+  const { delivered, expected } = deliveries(reports);
+  return delivered >= expected;
 }
 
 function total(reports: WorkerReport[]): number {
