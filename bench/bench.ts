@@ -66,6 +66,8 @@ interface Delivery {
   delivered: number;
   lost: number;
   duplicated: number;
+  /** Load clients disconnected during the phase, by reason: the usual cause of lost deliveries. */
+  disconnects: Record<string, number>;
   deliveriesPerSecond: number;
   sameReplica: Latencies;
   crossReplica: Latencies | null;
@@ -206,6 +208,7 @@ async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messag
       delivered,
       lost: expectedDeliveries - delivered,
       duplicated: reports.reduce((sum, report) => sum + report.duplicates, 0),
+      disconnects: countBy(reports.flatMap((report) => report.disconnects)),
       deliveriesPerSecond: Math.round(delivered / (durationMs / 1000)),
       sameReplica: percentiles(probes.latencies.same),
       crossReplica: probes.latencies.cross.length ? percentiles(probes.latencies.cross) : null,
@@ -231,6 +234,12 @@ function deliveries(reports: WorkerReport[]): { delivered: number; expected: num
 function allDelivered(reports: WorkerReport[]): boolean {
   const { delivered, expected } = deliveries(reports);
   return delivered >= expected;
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 function total(reports: WorkerReport[]): number {
@@ -322,7 +331,7 @@ function printTable(results: SetupResult[]): void {
       'KB/conn replica|nginx|redis': `${kb(top.rssPerConnectionBytes.replicas)} | ${kb(top.rssPerConnectionBytes.nginx)} | ${kb(top.rssPerConnectionBytes.redis)}`,
       'same p50/p99 ms': `${ms(fanout.sameReplica.p50)}/${ms(fanout.sameReplica.p99)}`,
       'cross p50/p99 ms': fanout.crossReplica ? `${ms(fanout.crossReplica.p50)}/${ms(fanout.crossReplica.p99)}` : '–',
-      'lost/dup': `${fanout.lost}/${fanout.duplicated}`,
+      'lost/dup/disconnected': `${fanout.lost}/${fanout.duplicated}/${Object.values(fanout.disconnects).reduce((a, b) => a + b, 0)}`,
       'ceiling deliveries/s': result.ceiling.deliveriesPerSecond ?? 'none passed',
       'generator CPU (machine)': `${Math.round(fanout.generatorCpuShare * 100)} %${fanout.generatorSaturated ? ' SATURATED' : ''}`,
     };

@@ -20,6 +20,7 @@ let seq = 0;
 let acknowledged: string[] = [];
 let receivedBy: Record<string, number> = {};
 let duplicates = 0;
+let disconnects: string[] = [];
 let cpuAtStart = process.cpuUsage();
 let wallAtStart = performance.now();
 
@@ -27,6 +28,7 @@ function resetCounts(): void {
   acknowledged = [];
   receivedBy = {};
   duplicates = 0;
+  disconnects = [];
   for (const client of clients) client.seen = new Set();
   cpuAtStart = process.cpuUsage();
   wallAtStart = performance.now();
@@ -43,6 +45,7 @@ function connectOne(url: string, localAddress: string): Promise<void> {
     } as Parameters<typeof io>[1]);
     client.once('welcome', () => {
       clients.push(client);
+      client.once('disconnect', (reason) => disconnects.push(reason));
       resolve();
     });
     client.once('connect_error', () => {
@@ -99,7 +102,17 @@ async function send(messagesPerSecond: number, durationMs: number): Promise<void
 function report(phase: string): WorkerReport {
   const cpu = process.cpuUsage(cpuAtStart);
   const wallMs = performance.now() - wallAtStart;
-  return { phase, connected: clients.length, failed, connectMs, acknowledged, receivedBy, duplicates, cpuShare: (cpu.user + cpu.system) / 1000 / wallMs };
+  return {
+    phase,
+    connected: clients.length,
+    failed,
+    connectMs,
+    acknowledged,
+    receivedBy,
+    duplicates,
+    disconnects,
+    cpuShare: (cpu.user + cpu.system) / 1000 / wallMs,
+  };
 }
 
 process.on('message', (message: WorkerCommand) => {

@@ -23,6 +23,11 @@ export interface WorkerReport {
   receivedBy: Record<string, number>;
   /** Deliveries that were a second copy to the same client. */
   duplicates: number;
+  /**
+   * Clients disconnected during the phase, with the reasons. They do not reconnect or catch up (the
+   * page does both), so each misses whatever comes after: their deliveries count as lost.
+   */
+  disconnects: string[];
   /** CPU this worker used during the phase, as a share of one core. */
   cpuShare: number;
 }
