@@ -2,8 +2,9 @@
  * `npm run bench`: capacity, fan-out latency and the delivery ceiling of four setups, side by
  * side in one run (bench/setups.ts), so that their ratios mean something on a shared machine:
  * nginx's cost (single-nginx / single-direct), the cost of Redis and the log (cluster /
- * single-nginx), and the sharded adapter against the classic one (cluster-sharded / cluster). Load comes from worker processes (bench/load-worker.ts) spread over many client
- * addresses; this process only measures, through probe clients connected to each replica.
+ * single-nginx), and the sharded adapter against the classic one (cluster-sharded / cluster).
+ * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
+ * process only measures, through probe clients connected to each replica.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast.
  */
 import { fork, type ChildProcess } from 'node:child_process';

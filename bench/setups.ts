@@ -56,6 +56,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
   const dir = join(PROJECT_ROOT, '.cluster', `bench-${basePort}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
+  const benchNginxConf = withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8'));
 
   if (name === 'cluster' || name === 'cluster-sharded') {
     const adapter: RedisAdapterKind = name === 'cluster' ? 'classic' : 'sharded';
@@ -63,7 +64,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
       basePort,
       stateDir: dir,
       replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
-      nginxConf: withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8')),
+      nginxConf: benchNginxConf,
     });
     const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
     return {
@@ -82,7 +83,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
   let nginxPid: number | undefined;
   if (name === 'single-nginx') {
     const prefix = join(dir, 'nginx');
-    started.unshift(await startNginx({ conf: withFourWorkers(withOneReplica(readFileSync(NGINX_CONF_PATH, 'utf8'))), ports, prefix }));
+    started.unshift(await startNginx({ conf: withOneReplica(benchNginxConf), ports, prefix }));
     nginxPid = Number(readFileSync(join(prefix, 'nginx.pid'), 'utf8'));
   }
   return {

@@ -1,6 +1,6 @@
 /** `npm run cluster`: the docker-compose topology as local processes, until Ctrl-C. */
-import { FRONTS, startCluster, type Front } from './cluster.js';
-import { HAPROXY, installMissing, MissingProgramsError, NGINX, REDIS_SERVER } from './system-programs.js';
+import { FRONTS, programsFor, startCluster, type Front } from './cluster.js';
+import { installMissing, MissingProgramsError } from './system-programs.js';
 import { parseClusterPort } from './topology.js';
 
 /** CLUSTER_FRONT: nginx (the default) or haproxy. */
@@ -13,7 +13,7 @@ function parseFront(value: string | undefined): Front {
 try {
   const front = parseFront(process.env.CLUSTER_FRONT);
   // As root with apt-get, what is missing is installed now; otherwise startCluster names it.
-  installMissing([REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY]);
+  installMissing(programsFor(front));
   const cluster = await startCluster({ basePort: parseClusterPort(process.env.CLUSTER_PORT), front });
 
   for (const replica of cluster.replicas) {

@@ -13,7 +13,7 @@ import { startService, waitUntilReady, type ChildService } from './child-process
 import { CONFIG_VARIABLES } from '../server/config.js';
 import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH } from './haproxy-conf.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
-import { HAPROXY, NGINX, REDIS_SERVER, requireProgram, requirePrograms } from './system-programs.js';
+import { HAPROXY, NGINX, REDIS_SERVER, requireProgram, requirePrograms, type SystemProgram } from './system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
 /** The compiled replica: `npm run build` makes it. */
@@ -55,6 +55,11 @@ export function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));
 }
 
+/** The programs outside npm a cluster with `front` runs. */
+export function programsFor(front: Front): SystemProgram[] {
+  return [REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY];
+}
+
 /** Starts Redis, the replicas and the front, each once the one before answers. */
 export async function startCluster(options: {
   basePort: number;
@@ -70,7 +75,7 @@ export async function startCluster(options: {
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
   const front = options.front ?? 'nginx';
-  requirePrograms([REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY]);
+  requirePrograms(programsFor(front));
   if (!existsSync(REPLICA_ENTRY)) throw new Error(`${REPLICA_ENTRY} is missing: run \`npm run build\` first`);
   await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica)]);
 

@@ -138,10 +138,11 @@ function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, 
 
 /**
  * @socket.io/redis-adapter 8.3.0 calls `pubClient.publish()` (and, on the subscriber, the
- * (un)subscribe methods; the sharded adapter their `s` versions) and drops the promise each returns. While Redis is down, those promises
- * reject, and an unhandled rejection ends a Node process: every replica that broadcast during an
- * outage would exit. The adapter is given a view of each client whose `methods` report their
- * failure instead. What a lost publish means for the chat is covered by the message log: see server/repair.ts.
+ * (un)subscribe methods; the sharded adapter their `s` versions) and drops the promise each
+ * returns. While Redis is down, those promises reject, and an unhandled rejection ends a Node
+ * process: every replica that broadcast during an outage would exit. The adapter is given a view
+ * of each client whose `methods` report their failure instead. What a lost publish means for the
+ * chat is covered by the message log: see server/repair.ts.
  */
 function withDroppedPromisesReported(client: RedisClientType, methods: string[], logger: Logger): RedisClientType {
   return new Proxy(client, {
