@@ -11,8 +11,11 @@ import { pollUntil, rssBytes } from '../test/helpers.js';
 import { SoakClient } from './soak-client.js';
 import { DeliveryLedger, soakPassed, type SoakVerdict } from './soak-deliveries.js';
 
-/** Its own ports (48080-48089), clear of `npm run cluster` and the tests. */
-const BASE_PORT = 48080;
+/**
+ * Its own ports (26080-26089), clear of `npm run cluster`, the tests, and the ephemeral ports
+ * (32768-) that outgoing connections take their local port from.
+ */
+const BASE_PORT = 26080;
 /** A person's pace: a message every 10 s, give or take 2. */
 const SEND_INTERVAL_MS = 10_000;
 const SEND_JITTER_MS = 2000;
