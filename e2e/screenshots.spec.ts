@@ -9,6 +9,9 @@ import { expect, test } from './fixtures.js';
 const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
 
 test('screenshots of a conversation across three replicas', async ({ stack, openChat }) => {
+  // A tab an earlier test closed while still long-polling stays connected on its replica until
+  // Socket.IO's heartbeat gives up on it (pingInterval + pingTimeout: 45 s), and listed with it.
+  test.setTimeout(90_000);
   const [one, two, three] = stack.replicas;
   const ada = await openChat({ url: one!.url, name: 'Ada', viewport: { width: 1100, height: 640 } });
   await ada.connected();
@@ -27,7 +30,7 @@ test('screenshots of a conversation across three replicas', async ({ stack, open
     await tab.send(text);
     await ada.expectMessage(text, instance);
   }
-  await expect(ada.people).toHaveCount(3);
+  await expect(ada.people).toHaveCount(3, { timeout: 50_000 });
   await bob.page.getByRole('textbox', { name: 'Message' }).pressSequentially('one more');
   await expect(ada.typing).toHaveText('Bob is typing…');
 
