@@ -10,6 +10,7 @@ import { MessageList } from './message-list.js';
 import { askForName, storedName } from './name.js';
 import { Outbox } from './outbox.js';
 import { Timeline } from './timeline.js';
+import { CatchUp } from './catch-up.js';
 import { checkMessageText, MAX_MESSAGE_LENGTH, textLength } from '../shared/text.js';
 import { describeTypists, throttled, Typists } from './typing.js';
 
@@ -34,9 +35,8 @@ const forcedTransport = new URLSearchParams(location.search).get('transport');
 const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
   autoConnect: false, // not before the person has a name
   transports: forcedTransport === 'polling' || forcedTransport === 'websocket' ? [forcedTransport] : undefined,
-  // A function, so that every reconnect sends the current name, and asks for what was said since
-  // the newest message held.
-  auth: (send) => send({ name: myName, lastSeenId: timeline.catchUpCursor() } satisfies HandshakeAuth),
+  // A function, so that every reconnect sends the current name.
+  auth: (send) => send({ name: myName } satisfies HandshakeAuth),
 });
 
 // ---- connection status ----------------------------------------------------------------------
@@ -64,10 +64,14 @@ socket.on('welcome', ({ instance, name }) => {
   if (lastCluster) renderCluster(lastCluster, instance);
   // Socket.IO starts on long-polling and upgrades to WebSocket when it can; show when it does.
   socket.io.engine.once('upgrade', () => showConnected(instance));
+  catchUp.connected();
 });
 
 socket.on('connect', () => outbox.flush());
-socket.on('disconnect', (reason) => showConnection('disconnected', `Disconnected (${reason}), reconnecting…`));
+socket.on('disconnect', (reason) => {
+  catchUp.disconnected();
+  showConnection('disconnected', `Disconnected (${reason}), reconnecting…`);
+});
 socket.on('connect_error', async (err) => {
   if (socket.active) {
     showConnection('disconnected', `Cannot connect (${err.message}), retrying…`);
@@ -87,11 +91,17 @@ socket.on('connect_error', async (err) => {
 
 const typists = new Typists((names) => $('#typing').text(describeTypists(names)));
 
+const catchUp = new CatchUp({
+  request: (afterId) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck('catch up', afterId),
+  caughtUp: (messages) => messageList.show(timeline.merge(messages), myInstance),
+  missing: () => messageList.notice('Some older messages are no longer available.', 'missing'),
+});
 socket.on('chat message', (message) => {
   typists.stopped(message.name);
   messageList.show(timeline.merge([message]), myInstance);
+  catchUp.live(message);
 });
-socket.on('history', (messages) => messageList.show(timeline.merge(messages), myInstance));
+socket.on('position', (newestId) => catchUp.position(newestId));
 socket.on('joined', ({ name }) => messageList.notice(`${name} joined`));
 socket.on('left', ({ name }) => messageList.notice(`${name} left`));
 socket.on('typing', ({ name }) => {

@@ -8,9 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
-import { CATCH_UP_MARGIN_MS } from '../client/timeline.js';
-import type { HandshakeAuth } from '../shared/events.js';
-import { compareLogIds, logIdBefore, logIdTime } from '../shared/log-id.js';
+import { CatchUp } from '../client/catch-up.js';
 import { EVENT_TIMEOUT_MS, sendMessage, withTimeout, type ChatSocket } from '../test/helpers.js';
 import { soakText, type DeliveryLedger } from './soak-deliveries.js';
 
@@ -22,40 +20,55 @@ const RETRY_GRACE_MS = 10_000;
 export class SoakClient {
   /** The replica that welcomed it first. */
   instance = '';
-  #newestId: string | undefined;
+  readonly #catchUp: CatchUp;
 
   private constructor(
     readonly number: number,
     private readonly socket: ChatSocket,
     private readonly ledger: DeliveryLedger,
   ) {
+    this.#catchUp = new CatchUp({
+      request: (afterId) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', afterId),
+      caughtUp: (messages) => {
+        for (const message of messages) ledger.delivered(number, message, 'caught up');
+        ledger.joined(number);
+      },
+      missing: () => ledger.missing(),
+    });
     socket.on('welcome', ({ instance }) => {
       if (this.instance) ledger.reconnected(number);
       else this.instance = instance;
+      this.#catchUp.connected();
     });
-    socket.on('chat message', (message) => this.#received([message], 'live'));
-    socket.on('history', (messages) => {
-      this.#received(messages, 'history');
-      ledger.joined(number);
+    socket.on('disconnect', () => this.#catchUp.disconnected());
+    socket.on('position', (newestId) => this.#catchUp.position(newestId));
+    socket.on('chat message', (message) => {
+      ledger.delivered(number, message, 'live');
+      this.#catchUp.live(message);
     });
   }
 
-  /** Connected, welcomed and holding the history. */
+  /** Connected, welcomed and caught up. */
   static async connect(url: string, number: number, localAddress: string, ledger: DeliveryLedger): Promise<SoakClient> {
-    let client: SoakClient | undefined;
     const socket: ChatSocket = io(url, {
       transports: ['websocket'],
       reconnectionDelayMax: 2000,
       forceNew: true,
       agent: new Agent({ localAddress, keepAlive: true }),
-      // On a reconnect, ask for what came after the newest message held, as the page does.
-      auth: (send: (auth: HandshakeAuth) => void) => send({ name: `soak-${number}`, lastSeenId: client?.catchUpCursor() }),
+      auth: { name: `soak-${number}` },
       // `agent` reaches `ws`, but socket.io-client's option types say string | boolean.
     } as unknown as Parameters<typeof io>[1]);
-    client = new SoakClient(number, socket, ledger);
+    const client = new SoakClient(number, socket, ledger);
     const ready = new Promise<void>((resolve, reject) => {
-      socket.once('history', () => resolve());
-      socket.once('connect_error', reject);
+      const joined = setInterval(() => {
+        if (client.#catchUp.heldThrough === null) return;
+        clearInterval(joined);
+        resolve();
+      }, 20);
+      socket.once('connect_error', (err) => {
+        clearInterval(joined);
+        reject(err);
+      });
     });
     try {
       await withTimeout(ready, EVENT_TIMEOUT_MS, `client ${number} (${localAddress}) to connect`);
@@ -80,10 +93,6 @@ export class SoakClient {
     this.socket.close();
   }
 
-  catchUpCursor(): string | undefined {
-    return this.#newestId && logIdBefore(logIdTime(this.#newestId), CATCH_UP_MARGIN_MS);
-  }
-
   /** One message, retried with its key while the failure is retryable, until acknowledged or `giveUpAt`. */
   async #send(giveUpAt: number): Promise<void> {
     const seq = this.ledger.nextMessage();
@@ -94,13 +103,6 @@ export class SoakClient {
       if (result !== 'no answer' && !result.retryable) return this.ledger.refused();
       if (Date.now() > giveUpAt) return; // counted as unanswered
       await delay(RETRY_DELAY_MS);
-    }
-  }
-
-  #received(messages: readonly { id: string; text: string }[], how: 'live' | 'history'): void {
-    for (const message of messages) {
-      this.ledger.delivered(this.number, message, how);
-      if (!this.#newestId || compareLogIds(message.id, this.#newestId) > 0) this.#newestId = message.id;
     }
   }
 }

@@ -3,8 +3,8 @@
  * clients times thousands of messages is too much for a Timeline per client, so each message is
  * numbered in its text, and each client has one byte per number.
  *
- * The rules are the page's (client/timeline.ts): a message that arrives again in a `history` (on a
- * reconnect, after a repair) is merged by id and is no duplicate; the same message arriving twice
+ * The rules are the page's (client/timeline.ts): a message that arrives again in a catch-up (on a
+ * reconnect, after a gap) is merged by id and is no duplicate; the same message arriving twice
  * live is one, except across a reconnect, where the replica left and the one joined may both send
  * it; and one message under two log ids was logged twice.
  */
@@ -16,9 +16,9 @@ export function soakText(seq: number, client: number): string {
 
 const SOAK_TEXT = /^soak message (\d+) from client \d+$/;
 
-/** Bits of a client's byte for a message: how many times it came live (up to 127), and whether a history brought it. */
+/** Bits of a client's byte for a message: how many times it came live (up to 127), and whether a catch-up brought it. */
 const LIVE_COPIES = 0x7f;
-const IN_A_HISTORY = 0x80;
+const CAUGHT_UP = 0x80;
 
 export interface SoakVerdict {
   /** Messages the clients set out to send (each once, whatever its retries). */
@@ -40,16 +40,18 @@ export interface SoakVerdict {
   loggedTwice: number;
   /** Clients that reconnected at least once. */
   reconnectedClients: number;
+  /** Catch-ups that said the log no longer held some messages. */
+  missingReported: number;
 }
 
 export function soakPassed(verdict: SoakVerdict): boolean {
-  return verdict.acknowledged > 0 && verdict.lost === 0 && verdict.duplicated === 0 && verdict.loggedTwice === 0;
+  return verdict.acknowledged > 0 && verdict.lost === 0 && verdict.duplicated === 0 && verdict.loggedTwice === 0 && verdict.missingReported === 0;
 }
 
 export class DeliveryLedger {
-  /** Per client, one byte per message number (see LIVE_COPIES, IN_A_HISTORY). */
+  /** Per client, one byte per message number (see LIVE_COPIES, CAUGHT_UP). */
   readonly #received: Uint8Array[];
-  /** Per client, how many messages were numbered when it first held the history; undefined until then. */
+  /** Per client, how many messages were numbered when it first caught up; undefined until then. */
   readonly #joinedAt: (number | undefined)[];
   readonly #reconnected: boolean[];
   /** Per message number, the log id it was first seen under (acknowledgement or delivery). */
@@ -58,6 +60,7 @@ export class DeliveryLedger {
   readonly #loggedTwice = new Set<number>();
   #numbered = 0;
   #refused = 0;
+  #missingReported = 0;
 
   constructor(
     clients: number,
@@ -75,7 +78,7 @@ export class DeliveryLedger {
     return this.#numbered++;
   }
 
-  /** `client` holds the history: every message numbered from now on is one it must receive. */
+  /** `client` caught up: every message numbered from now on is one it must receive. */
   joined(client: number): void {
     this.#joinedAt[client] ??= this.#numbered;
   }
@@ -93,14 +96,19 @@ export class DeliveryLedger {
     this.#refused += 1;
   }
 
-  /** A message `client` received, live or in a history. Messages that are not the soak's are ignored. */
-  delivered(client: number, message: { id: string; text: string }, how: 'live' | 'history'): void {
+  /** `client` was told that the log no longer holds some messages it had not received. */
+  missing(): void {
+    this.#missingReported += 1;
+  }
+
+  /** A message `client` received, live or caught up. Messages that are not the soak's are ignored. */
+  delivered(client: number, message: { id: string; text: string }, how: 'live' | 'caught up'): void {
     const seq = Number(SOAK_TEXT.exec(message.text)?.[1] ?? NaN);
     if (!(seq < this.#numbered)) return;
     this.#sawId(seq, message.id);
     const received = this.#received[client]!;
     const cell = received[seq]!;
-    received[seq] = how === 'history' ? cell | IN_A_HISTORY : (cell & IN_A_HISTORY) | Math.min(LIVE_COPIES, (cell & LIVE_COPIES) + 1);
+    received[seq] = how === 'caught up' ? cell | CAUGHT_UP : (cell & CAUGHT_UP) | Math.min(LIVE_COPIES, (cell & LIVE_COPIES) + 1);
   }
 
   verdict(): SoakVerdict {
@@ -116,6 +124,7 @@ export class DeliveryLedger {
       repeatedAcrossReconnects: 0,
       loggedTwice: this.#loggedTwice.size,
       reconnectedClients: this.#reconnected.filter(Boolean).length,
+      missingReported: this.#missingReported,
     };
     this.#received.forEach((received, client) => {
       const joinedAt = this.#joinedAt[client];

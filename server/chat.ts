@@ -1,33 +1,17 @@
 /**
- * The chat itself: check each handshake, greet each connection with its replica, its name and the
- * history, log each valid message and then broadcast it cluster-wide, and pass on who is typing.
+ * The chat's handlers: check each handshake, greet each connection with its replica and its name,
+ * pass messages and catch-up requests to the delivery (server/delivery.ts), and pass on who is typing.
  */
-import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import type { Server, Socket } from 'socket.io';
-import type { ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
+import type { CatchUpResult, ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
+import type { Delivery } from './delivery.js';
 import { parseHandshake, type Handshake } from './handshake.js';
-import { parseMessage } from './message.js';
-import { CATCH_UP_LIMIT, HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 
-export interface ChatOptions {
-  /** This replica's NODE_NUMBER. */
-  instance: string;
-  log: MessageLog;
-  logger: Logger;
-  /** Aborted when the server shuts down: background retries stop. */
-  signal: AbortSignal;
-}
-
-/** Between attempts to read the history while Redis is unavailable. */
-const LOG_RETRY_INTERVAL_MS = 1000;
-
-export function registerChatHandlers(io: ChatServer, options: ChatOptions): void {
-  const { instance, log, logger, signal } = options;
+export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery }): void {
+  const { instance, delivery } = options;
 
   io.use((socket, next) => {
     const parsed = parseHandshake(socket.handshake.auth);
@@ -39,42 +23,21 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
     next();
   });
 
-  io.on('connection', (socket) => {
+  io.on('connection', (socket: ChatSocket) => {
     const { name } = socket.data;
+    // The client answers with a `catch up`: it is already receiving live messages by then, so
+    // nothing falls between what it is sent and what it reads.
     socket.emit('welcome', { instance, name });
-    // Read after the socket has joined, so that a message logged while this read is under way
-    // still reaches it live: it may then arrive twice, and the client keeps one.
-    void sendHistory(socket);
 
-    // Both arguments come off the wire, so they are `unknown` here whatever the event types say.
+    // Arguments come off the wire, so they are `unknown` here whatever the event types say; a
+    // client that sends no acknowledgement callback simply gets no answer.
     socket.on('chat message', async (payload: unknown, ack: unknown) => {
-      const reply = typeof ack === 'function' ? (ack as (result: SendResult) => void) : undefined;
-
-      const parsed = parseMessage(payload);
-      if (!parsed.ok) {
-        logger.info({ socketId: socket.id, reason: parsed.error }, 'rejected a chat message');
-        reply?.({ ok: false, error: parsed.error, retryable: false });
-        return;
-      }
-
-      let appended: Appended;
-      try {
-        // A client that sends no key cannot retry safely, but gets a key of its own all the same,
-        // so that every append takes the same path.
-        appended = await log.append({ name, text: parsed.text, instance, at: Date.now() }, parsed.key ?? randomUUID());
-      } catch (err) {
-        // Whatever went wrong is on the server's side (Redis down, frozen, slow), so the same
-        // message may well succeed when sent again.
-        logger.warn({ err, socketId: socket.id }, 'could not log a chat message: %s', (err as Error).message);
-        reply?.({ ok: false, error: (err as Error).message, retryable: true });
-        return;
-      }
-      // Only now that it is in the log. io.emit goes through the adapter: with Redis, every replica
-      // receives it on its subscription and delivers it to its own clients. A duplicate (a retry
-      // of a message logged before) is announced again: its first announcement may never have
-      // happened, and clients that did receive it keep one copy.
-      if (appended.message) io.emit('chat message', appended.message);
-      reply?.({ ok: true, id: appended.id });
+      const result = await delivery.accept({ name, socketId: socket.id }, payload);
+      if (typeof ack === 'function') (ack as (result: SendResult) => void)(result);
+    });
+    socket.on('catch up', async (afterId: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return;
+      (ack as (result: CatchUpResult) => void)(await delivery.catchUp(afterId));
     });
 
     // To everyone but this tab, cluster-wide. Not logged: it matters only for the next seconds.
@@ -82,18 +45,4 @@ export function registerChatHandlers(io: ChatServer, options: ChatOptions): void
       socket.broadcast.emit('typing', { name, instance });
     });
   });
-
-  /** The history this socket asked for; while the log cannot be read, tries again every second. */
-  async function sendHistory(socket: ChatSocket): Promise<void> {
-    const { lastSeenId } = socket.data;
-    while (socket.connected && !signal.aborted) {
-      try {
-        socket.emit('history', lastSeenId ? await log.after(lastSeenId, CATCH_UP_LIMIT) : await log.latest(HISTORY_LIMIT));
-        return;
-      } catch (err) {
-        logger.warn({ err, socketId: socket.id }, 'could not read the history, retrying: %s', (err as Error).message);
-        await delay(LOG_RETRY_INTERVAL_MS);
-      }
-    }
-  }
 }

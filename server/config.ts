@@ -19,6 +19,15 @@ export interface Config {
   allowedOrigins: string[] | undefined;
   /** Each connection's token bucket: events it may send at once, and refilled per second. */
   rateLimit: { burst: number; perSecond: number };
+  /** Messages the log keeps (at least); older ones are trimmed, and a client that needs them is told. */
+  logCapacity: number;
+  /**
+   * How often each replica tells its clients the log's newest id, so that one whose live copy of
+   * the last message was lost notices (server/delivery.ts). 0 turns it off, for the benchmark.
+   */
+  positionIntervalMs: number;
+  /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */
+  heartbeat: { intervalMs: number; timeoutMs: number };
 }
 
 export const REDIS_ADAPTER_KINDS = ['classic', 'sharded'] as const;
@@ -43,6 +52,11 @@ function positiveNumber(fallback: number, options: { whole: boolean }) {
       .pipe(z.number().positive('must be more than 0'))
       .default(fallback),
   );
+}
+
+/** A variable holding a whole number of milliseconds, 0 or more, with a default. */
+function milliseconds(fallback: number) {
+  return z.preprocess(unsetIfEmpty, z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').transform(Number).default(fallback));
 }
 
 /** "https://chat.example.com, http://localhost:8080": scheme, host and port, nothing more. */
@@ -92,6 +106,11 @@ const envSchema = z.object({
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
   RATE_LIMIT_BURST: positiveNumber(10, { whole: true }),
   RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),
+  MESSAGE_LOG_CAPACITY: positiveNumber(1000, { whole: true }),
+  POSITION_INTERVAL_MS: milliseconds(2000),
+  // Socket.IO's defaults. Their sum must stay below the front's idle timeout (nginx proxy_read_timeout).
+  PING_INTERVAL_MS: positiveNumber(25_000, { whole: true }),
+  PING_TIMEOUT_MS: positiveNumber(20_000, { whole: true }),
 });
 
 /** Every environment variable the server reads. */
@@ -119,5 +138,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     publicUrl: values.PUBLIC_URL,
     allowedOrigins: values.ALLOWED_ORIGINS,
     rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },
+    logCapacity: values.MESSAGE_LOG_CAPACITY,
+    positionIntervalMs: values.POSITION_INTERVAL_MS,
+    heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
   };
 }

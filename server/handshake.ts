@@ -1,13 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import type { HandshakeRefusal } from '../shared/events.js';
-import { isLogId } from '../shared/log-id.js';
 import { checkName } from '../shared/text.js';
 
 /** What a connection asked for in its handshake `auth` (shared/events.ts: HandshakeAuth). */
 export interface Handshake {
   name: string;
-  lastSeenId: string | undefined;
 }
 
 const handshakeSchema = z.object(
@@ -21,7 +19,6 @@ const handshakeSchema = z.object(
         return z.NEVER;
       })
       .optional(),
-    lastSeenId: z.string({ error: 'lastSeenId must be a message id' }).refine(isLogId, 'lastSeenId must be a message id such as 1700000000000-0').optional(),
   },
   { error: 'auth must be an object' },
 );
@@ -35,10 +32,10 @@ export function parseHandshake(auth: unknown): { ok: true; handshake: Handshake 
   const result = handshakeSchema.safeParse(auth);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const field = issue.path[0] === 'name' || issue.path[0] === 'lastSeenId' ? issue.path[0] : 'auth';
+    const field = issue.path[0] === 'name' ? 'name' : 'auth';
     return { ok: false, error: issue.message, refusal: { field } };
   }
-  return { ok: true, handshake: { name: result.data.name ?? guestName(), lastSeenId: result.data.lastSeenId } };
+  return { ok: true, handshake: { name: result.data.name ?? guestName() } };
 }
 
 /** "Guest 4k7q": 36^4 (1.7 million) possibilities, so that two guests rarely share a name. */

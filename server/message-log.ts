@@ -1,6 +1,7 @@
 /**
  * The message log: every accepted message, in order, before anyone is told it was accepted. Its ids
- * are the messages' ids (shared/log-id.ts), so a client can ask for "everything after X".
+ * are the messages' ids (shared/log-id.ts), and each entry names the one before it (`prev`), so a
+ * client can tell a gap from its own messages and ask for "everything after X".
  *
  * With Redis it is a capped Redis Stream (server/redis-message-log.ts), shared by every replica and
  * kept across restarts. A single node without Redis uses the in-memory log below, which behaves the
@@ -9,20 +10,15 @@
 import type { ChatMessage } from '../shared/events.js';
 import { compareLogIds } from '../shared/log-id.js';
 
-/** Entries the log keeps; older ones are trimmed. */
-export const LOG_CAPACITY = 1000;
-/** Messages in the `history` a new client receives: the recent conversation. */
+/** Messages a new client receives when it asks for the recent conversation. */
 export const HISTORY_LIMIT = 100;
-/**
- * A returning client (one that says what it saw last) gets everything after that, up to the whole
- * log: at 70 messages a second, a reconnect and the catch-up margin span hundreds of messages.
- */
-export const CATCH_UP_LIMIT = LOG_CAPACITY;
+/** At most this many messages in one `catch up` answer; a client further behind asks again. */
+export const CATCH_UP_PAGE = 500;
 /** How long a message key is remembered, so that a retry within it is recognised. */
 export const MESSAGE_KEY_TTL_SECONDS = 15 * 60;
 
-/** A message as a replica accepted it, before the log gives it an id. */
-export type NewMessage = Omit<ChatMessage, 'id'>;
+/** A message as a replica accepted it, before the log gives it its place. */
+export type NewMessage = Omit<ChatMessage, 'id' | 'prev'>;
 
 /**
  * What `append` did. A duplicate (its key was appended already) logged nothing new, and carries the
@@ -39,12 +35,14 @@ export interface MessageLog {
   append(message: NewMessage, key: string): Promise<Appended>;
   /** The newest `limit` messages, oldest first. */
   latest(limit: number): Promise<ChatMessage[]>;
-  /** The newest `limit` messages with an id after `id`, oldest first. */
+  /** The oldest `limit` messages with an id after `id`, oldest first. */
   after(id: string, limit: number): Promise<ChatMessage[]>;
+  /** The newest message's id, `0-0` while the log is empty. */
+  newestId(): Promise<string>;
 }
 
-/** The log of a single node: the same contract, in this process's memory. */
-export function createMemoryLog(): MessageLog {
+/** The log of a single node: the same contract, in this process's memory, `capacity` entries. */
+export function createMemoryLog(capacity: number): MessageLog {
   const entries: ChatMessage[] = [];
   const idsByKey = new Map<string, { id: string; expires: number }>();
   let lastTime = 0;
@@ -72,13 +70,14 @@ export function createMemoryLog(): MessageLog {
       const known = idsByKey.get(key);
       if (known) return { duplicate: true, id: known.id, message: entries.find((entry) => entry.id === known.id) };
 
-      const logged = { id: nextId(), ...message };
+      const logged = { id: nextId(), prev: entries.at(-1)?.id ?? '0-0', ...message };
       entries.push(logged);
-      if (entries.length > LOG_CAPACITY) entries.shift();
+      if (entries.length > capacity) entries.shift();
       idsByKey.set(key, { id: logged.id, expires: now + MESSAGE_KEY_TTL_SECONDS * 1000 });
       return { duplicate: false, id: logged.id, message: logged };
     },
     latest: async (limit) => entries.slice(-limit),
-    after: async (id, limit) => entries.filter((entry) => compareLogIds(entry.id, id) > 0).slice(-limit),
+    after: async (id, limit) => entries.filter((entry) => compareLogIds(entry.id, id) > 0).slice(0, limit),
+    newestId: async () => entries.at(-1)?.id ?? '0-0',
   };
 }

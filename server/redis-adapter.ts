@@ -45,16 +45,6 @@ export interface RedisConnection {
   adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
   /** Whether Redis answers a PING in time and the subscriber is subscribed. */
   isHealthy(): Promise<boolean>;
-  /**
-   * Resolves when the subscriber connection answers a PING. Redis answers in order, so every
-   * message it published to this replica before the PING has arrived by then.
-   */
-  pingSubscriber(): Promise<void>;
-  /**
-   * Calls `listener` each time the subscriber is subscribed again after losing its connection.
-   * Messages published in between never reached this replica (server/repair.ts).
-   */
-  onResubscribed(listener: () => void): void;
   /** Closes both connections. Call after `io.close()`, which stops the adapter using them. */
   close(): Promise<void>;
 }
@@ -80,18 +70,6 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   commands.on('error', (err: Error) => logger.error({ err }, 'redis: %s', err.message));
   subscriber.on('error', (err: Error) => logger.error({ err }, 'redis subscriber: %s', err.message));
 
-  const resubscribedListeners: (() => void)[] = [];
-  let subscriptionLost = false;
-  subscriber.on('error', () => {
-    if (!subscriber.isReady) subscriptionLost = true;
-  });
-  subscriber.on('ready', () => {
-    if (!subscriptionLost) return;
-    subscriptionLost = false;
-    logger.info('redis subscriber: subscribed again');
-    for (const listener of resubscribedListeners) listener();
-  });
-
   logger.info('connecting to Redis at %s', redactPassword(url));
   await connectOrRefuseCredentials([commands, subscriber]);
 
@@ -106,11 +84,6 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
         return false;
       }
     },
-    // RESP3 (node-redis's default) allows PING on a subscribed connection.
-    pingSubscriber: async () => {
-      await answeredInTime(subscriber.ping());
-    },
-    onResubscribed: (listener) => resubscribedListeners.push(listener),
     close: async () => {
       await Promise.all([commands.close(), subscriber.close()]);
     },
@@ -141,8 +114,8 @@ function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, 
  * (un)subscribe methods; the sharded adapter their `s` versions) and drops the promise each
  * returns. While Redis is down, those promises reject, and an unhandled rejection ends a Node
  * process: every replica that broadcast during an outage would exit. The adapter is given a view
- * of each client whose `methods` report their failure instead. What a lost publish means for the
- * chat is covered by the message log: see server/repair.ts.
+ * of each client whose `methods` report their failure instead. A publish lost this way loses no
+ * chat message: clients fill the gap from the message log (server/delivery.ts).
  */
 function withDroppedPromisesReported(client: RedisClientType, methods: string[], logger: Logger): RedisClientType {
   return new Proxy(client, {

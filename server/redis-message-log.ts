@@ -1,13 +1,15 @@
 /**
  * The message log in Redis: a capped Redis Stream shared by every replica. XADD gives each message
- * its id (`<ms>-<seq>`, increasing cluster-wide) and XREVRANGE reads "the newest N after X".
+ * its id (`<ms>-<seq>`, increasing cluster-wide), the entry records the id before it, XRANGE reads
+ * "the oldest N after X" and XREVRANGE "the newest N".
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpectedlyError, type RedisClientType } from 'redis';
 import { z } from 'zod';
 import type { ChatMessage } from '../shared/events.js';
-import { LOG_CAPACITY, MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
+import { isLogId } from '../shared/log-id.js';
+import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
 import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
 
 // The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
@@ -16,18 +18,22 @@ const messageKey = (key: string) => `{chat}:key:${key}`;
 
 /**
  * Append-unless-seen as one atomic step, so two retries of one message racing on two replicas
- * cannot both append it. `MAXLEN ~` trims whole internal nodes, which keeps at least LOG_CAPACITY
- * entries and is much cheaper than an exact trim.
+ * cannot both append it, and so that `prev` is the entry just before. `MAXLEN ~` trims whole
+ * internal nodes, which keeps at least the capacity and is much cheaper than an exact trim.
+ * Returns {id, prev, message JSON or false if trimmed, 1 if a duplicate}.
  */
 const APPEND_SCRIPT = `
 local first = redis.call('GET', KEYS[2])
 if first then
   local entry = redis.call('XRANGE', KEYS[1], first, first)[1]
-  return {first, entry and entry[2][2] or false, 1}
+  if not entry then return {first, '0-0', false, 1} end
+  return {first, entry[2][4], entry[2][2], 1}
 end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'message', ARGV[2])
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local prev = newest and newest[1] or '0-0'
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'message', ARGV[2], 'prev', prev)
 redis.call('SET', KEYS[2], id, 'EX', ARGV[3])
-return {id, ARGV[2], 0}
+return {id, prev, ARGV[2], 0}
 `;
 
 const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
@@ -35,7 +41,7 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, logger: Logger): MessageLog {
+export function createRedisMessageLog(client: RedisClientType, capacity: number, logger: Logger): MessageLog {
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
   async function runAppendScript(keys: string[], args: string[]): Promise<unknown> {
@@ -48,36 +54,34 @@ export function createRedisMessageLog(client: RedisClientType, logger: Logger): 
     }
   }
 
-  function parse(id: string, json: string): ChatMessage | undefined {
+  function parse(id: string, prev: string, json: string): ChatMessage | undefined {
     try {
-      return { id, ...storedMessageSchema.parse(JSON.parse(json)) };
+      if (!isLogId(prev)) throw new Error('no prev');
+      return { id, prev, ...storedMessageSchema.parse(JSON.parse(json)) };
     } catch {
       logger.warn({ id }, 'skipped a malformed entry in the message log');
       return undefined;
     }
   }
 
-  async function newestFirst(start: string, limit: number): Promise<ChatMessage[]> {
-    const entries = await answeredInTime(client.xRevRange(LOG_KEY, '+', start, { COUNT: limit }));
-    return (entries ?? [])
-      .map((entry) => parse(entry.id, entry.message.message ?? ''))
-      .filter((message) => message !== undefined)
-      .reverse();
+  function parseEntries(entries: { id: string; message: Record<string, string> }[] | null): ChatMessage[] {
+    return (entries ?? []).map((entry) => parse(entry.id, entry.message.prev ?? '', entry.message.message ?? '')).filter((message) => message !== undefined);
   }
 
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(LOG_CAPACITY), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch((err: Error) => {
+      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
-      const [id, storedJson, duplicate] = reply as [string, string | null, number];
-      if (!duplicate) return { duplicate: false, id, message: { id, ...message } };
-      return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, storedJson) };
+      const [id, prev, storedJson, duplicate] = reply as [string, string, string | null, number];
+      if (!duplicate) return { duplicate: false, id, message: { id, prev, ...message } };
+      return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, prev, storedJson) };
     },
-    latest: (limit) => newestFirst('-', limit),
+    latest: async (limit) => parseEntries(await answeredInTime(client.xRevRange(LOG_KEY, '+', '-', { COUNT: limit }))).reverse(),
     // `(` makes the start exclusive (Redis 6.2+).
-    after: (id, limit) => newestFirst(`(${id}`, limit),
+    after: async (id, limit) => parseEntries(await answeredInTime(client.xRange(LOG_KEY, `(${id}`, '+', { COUNT: limit }))),
+    newestId: async () => (await answeredInTime(client.xRevRange(LOG_KEY, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
   };
 }
 

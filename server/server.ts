@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
 import { registerChatHandlers, type ChatServer } from './chat.js';
+import { startDelivery } from './delivery.js';
 import type { Config } from './config.js';
 import { closeConnectionsInBatches } from './drain.js';
 import { createMemoryLog } from './message-log.js';
@@ -12,7 +13,6 @@ import { connectRedis } from './redis-adapter.js';
 import { createRedisMessageLog } from './redis-message-log.js';
 import { createRedisPresenceStore } from './redis-presence.js';
 import { limitEventRate } from './rate-limit.js';
-import { startRepairs } from './repair.js';
 import { closeIfFallingBehind } from './slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
@@ -39,13 +39,13 @@ export interface RunningChatServer {
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
- * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the chat
- * handlers, presence, and the repair of missed broadcasts.
+ * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the delivery of
+ * messages, the chat handlers and presence.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger) : undefined;
   if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
-  const log = redis ? createRedisMessageLog(redis.commands, logger) : createMemoryLog();
+  const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger) : createMemoryLog(config.logCapacity);
   const stopping = new AbortController();
 
   let draining = false;
@@ -64,13 +64,15 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     adapter: redis?.adapter,
     maxHttpBufferSize: MAX_FRAME_BYTES,
     allowRequest: originCheck(config.allowedOrigins),
+    pingInterval: config.heartbeat.intervalMs,
+    pingTimeout: config.heartbeat.timeoutMs,
   });
   io.on('connection', (socket) => {
     limitEventRate(socket, config.rateLimit);
     closeIfFallingBehind(socket, logger);
   });
-  registerChatHandlers(io, { instance: config.instance, log, logger, signal: stopping.signal });
-  if (redis) await startRepairs({ io, log, redis, logger, signal: stopping.signal });
+  const delivery = startDelivery({ io, log, instance: config.instance, logger, positionIntervalMs: config.positionIntervalMs, signal: stopping.signal });
+  registerChatHandlers(io, { instance: config.instance, delivery });
   const presence = startPresence({
     io,
     store: redis ? createRedisPresenceStore(redis.commands, logger) : createMemoryPresenceStore(),

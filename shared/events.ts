@@ -7,6 +7,12 @@
 export interface ChatMessage {
   /** Its id in the message log (`<ms>-<seq>`, shared/log-id.ts): unique and ordered cluster-wide. */
   id: string;
+  /**
+   * The id of the message before it in the log (`0-0` for the first). A client holding `prev`
+   * and receiving this one knows it missed nothing in between; one that holds something older has
+   * a gap to catch up on (server/delivery.ts).
+   */
+  prev: string;
   /** Its author's name (shared/text.ts: checkName). */
   name: string;
   text: string;
@@ -29,7 +35,7 @@ export interface OutgoingMessage {
 
 /**
  * The answer to a `chat message`. `ok: true` means the message is in the log and will reach every
- * client, live or by catch-up. `retryable` failures (Redis unavailable) may succeed if sent again
+ * connected client, live or by catch-up (server/delivery.ts). `retryable` failures (Redis unavailable) may succeed if sent again
  * with the same key; the others (bad input) will not.
  */
 export type SendResult = { ok: true; id: string } | { ok: false; error: string; retryable: boolean };
@@ -38,16 +44,29 @@ export type SendResult = { ok: true; id: string } | { ok: false; error: string; 
 export interface HandshakeAuth {
   /** The name to chat under. Without one, the server picks a guest name (see `welcome`). */
   name?: string;
-  /** Ask for the messages after this log id instead of the most recent ones. */
-  lastSeenId?: string;
 }
+
+/** The answer to `catch up`: the oldest messages after the id asked for, oldest first, a page at most. */
+export type CatchUpResult =
+  | {
+      ok: true;
+      messages: ChatMessage[];
+      /**
+       * False when the log no longer holds some of the messages between the id asked for and
+       * these (it keeps only the newest ones): the page says so rather than pretend it has all.
+       */
+      complete: boolean;
+      /** More messages follow these: the client asks again, after the last one. */
+      more: boolean;
+    }
+  | { ok: false; error: string };
 
 /**
  * `err.data` of the `connect_error` a client gets when the server refuses its handshake: which
  * field was wrong (`err.message` says how). Socket.IO does not retry such a refusal by itself.
  */
 export interface HandshakeRefusal {
-  field: 'name' | 'lastSeenId' | 'auth';
+  field: 'name' | 'auth';
 }
 
 /** Who is online, cluster-wide. A person is a name: two tabs with one name are one person. */
@@ -77,10 +96,10 @@ export interface ServerToClientEvents {
   /** Sent right after connecting: which replica holds this connection, and under which name. */
   welcome: (info: { instance: string; name: string }) => void;
   /**
-   * Logged messages, oldest first, to merge by id: after `welcome`, the most recent ones (or those
-   * after `lastSeenId`); later, any this replica may have missed while its Redis subscription was down.
+   * The id of the newest message in the log, sent by each replica to its clients every
+   * POSITION_INTERVAL_MS when it has moved. A client that holds less catches up.
    */
-  history: (messages: ChatMessage[]) => void;
+  position: (newestId: string) => void;
   /** On connecting, and whenever the cluster-wide list of people changes. */
   presence: (presence: Presence) => void;
   /** On connecting, and whenever a replica appears, goes, or its connection count changes. */
@@ -99,6 +118,11 @@ export interface ClientToServerEvents {
    * also accepts the event without one: it just cannot tell such a client why it refused.)
    */
   'chat message': (message: OutgoingMessage | string, ack: (result: SendResult) => void) => void;
+  /**
+   * "Send me what the log holds after this id" (null: the most recent messages). The page asks
+   * after each `welcome`, and whenever a message's `prev` or a `position` shows it is behind.
+   */
+  'catch up': (afterId: string | null, ack: (result: CatchUpResult) => void) => void;
   /** "I am typing": the page sends it at most every 2 s while the user types. */
   typing: () => void;
 }

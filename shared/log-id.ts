@@ -23,17 +23,3 @@ export function compareLogIds(a: string, b: string): number {
   const [bTime, bSequence] = parts(b);
   return aTime - bTime || aSequence - bSequence;
 }
-
-/** When the log appended the entry, in epoch milliseconds (Redis's clock). */
-export function logIdTime(id: string): number {
-  return parts(id)[0];
-}
-
-/**
- * A cursor `margin` milliseconds before `time`: "everything after it" then includes whatever the log
- * appended from that moment on. Catch-up and repair start a little early on purpose (see their
- * callers); the duplicates that costs are dropped by id on the client.
- */
-export function logIdBefore(time: number, margin: number): string {
-  return `${Math.max(0, Math.floor(time - margin))}-0`;
-}

@@ -2,7 +2,8 @@
  * "Nothing accepted is ever lost": three real replicas on one real redis-server, whose faults are
  * caused for real (SIGKILL, SIGSTOP) in the middle of a conversation. Every client's messages are
  * then counted by id: each acknowledged message must reach each client exactly once, and no
- * refused one may appear.
+ * refused one may appear. Once with each adapter (REDIS_ADAPTER); the catch-up protocol, which
+ * does not depend on it, once.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -11,8 +12,9 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../cluster/child-process.js';
-import type { ChatMessage, SendResult } from '../shared/events.js';
-import { HISTORY_LIMIT } from '../server/message-log.js';
+import type { CatchUpResult, SendResult } from '../shared/events.js';
+import type { RedisAdapterKind } from '../server/config.js';
+import { CATCH_UP_PAGE, HISTORY_LIMIT } from '../server/message-log.js';
 import {
   connectChatClient,
   EVENT_TIMEOUT_MS,
@@ -44,7 +46,13 @@ interface Sent {
 
 const ackedId = (sent: Sent) => (sent.result !== 'no answer' && sent.result.ok ? sent.result.id : undefined);
 
-describe('delivery across Redis faults (three replicas, one redis-server)', { timeout: 120_000 }, () => {
+for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind[]) {
+  describe(`delivery across Redis faults (three replicas, one redis-server, ${adapter} adapter)`, { timeout: 120_000 }, () => {
+    describeFaults(adapter, { withCatchUpProtocol: adapter === 'classic' });
+  });
+}
+
+function describeFaults(adapter: RedisAdapterKind, options: { withCatchUpProtocol: boolean }): void {
   let dir: string;
   let redisPort: number;
   let redis: ChildService;
@@ -93,7 +101,8 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     await Promise.all(
       [1, 2, 3].map(async (number) => {
         const port = await freePort();
-        replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env: NO_RATE_LIMIT }), url: `http://127.0.0.1:${port}` });
+        const env = { ...NO_RATE_LIMIT, REDIS_ADAPTER: adapter, POSITION_INTERVAL_MS: '500' };
+        replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env }), url: `http://127.0.0.1:${port}` });
       }),
     );
   });
@@ -219,7 +228,7 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     assert.equal(copiesByText(newcomer).get(text), 1);
   });
 
-  test('the re-subscribe window: messages sent while a replica is still coming back reach its clients exactly once', async (t) => {
+  test('the re-subscribe window: messages sent while a replica is still coming back reach its clients exactly once, caught up', async (t) => {
     const listeners = { 1: await listen(t, 1), 2: await listen(t, 2), 3: await listen(t, 3) };
     const socket = await sender(t, 1);
     const late = replica(3).service;
@@ -245,7 +254,7 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
       await listener.waitForIds(acked, `the window's messages on replica ${number}`);
       assertExactlyOnce(listener, acked, `the client on replica ${number}`);
     }
-    // The scenario was real: replica 3 had none of them live; the repair delivered them.
+    // The scenario was real: replica 3 had none of them live; its client caught up from the log.
     assert.deepEqual(
       acked.filter((id) => listeners[3].liveCopies.has(id)),
       [],
@@ -253,48 +262,66 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
     );
   });
 
-  test(`history: a new client receives the latest messages in order; with lastSeenId exactly the newer ones`, async (t) => {
-    const socket = await sender(t, 1);
-    const ids: string[] = [];
-    for (let n = 0; n < 5; n++) {
-      const result = await sendMessage(socket, `history ${n} ${randomUUID()}`);
-      assert.ok(result !== 'no answer' && result.ok);
-      ids.push(result.id);
-    }
+  if (options.withCatchUpProtocol) {
+    test('catch up: null gives the latest messages in order; an id exactly the ones after it, complete', async (t) => {
+      const socket = await sender(t, 1);
+      const ids: string[] = [];
+      for (let n = 0; n < 5; n++) {
+        const result = await sendMessage(socket, `history ${n} ${randomUUID()}`);
+        assert.ok(result !== 'no answer' && result.ok);
+        ids.push(result.id);
+      }
 
-    const newcomer = await listen(t, 2);
-    assert.deepEqual(newcomer.ids().slice(-5), ids, 'the latest messages, oldest first');
-    assert.ok(newcomer.ids().length <= HISTORY_LIMIT);
+      const newcomer = await listen(t, 2);
+      assert.deepEqual(newcomer.ids().slice(-5), ids, 'the latest messages, oldest first');
+      assert.ok(newcomer.ids().length <= HISTORY_LIMIT);
 
-    const history = await firstHistory(t, replica(3).url, { lastSeenId: ids[1] });
-    assert.deepEqual(
-      history.map((message) => message.id),
-      ids.slice(2),
-    );
-    assert.deepEqual(history, newcomer.timeline.messages.slice(-3), 'the same messages, in full');
-  });
+      const answer = await catchUp(t, replica(3).url, ids[1]!);
+      assert.ok(answer.ok);
+      assert.deepEqual(
+        answer.messages.map((message) => message.id),
+        ids.slice(2),
+      );
+      assert.deepEqual({ complete: answer.complete, more: answer.more }, { complete: true, more: false });
+      assert.deepEqual(answer.messages, newcomer.timeline.messages.slice(-3), 'the same messages, in full');
+    });
 
-  test(`history holds the newest ${HISTORY_LIMIT} messages at most`, async (t) => {
-    const socket = await sender(t, 2);
-    const ids: string[] = [];
-    for (let n = 0; n < HISTORY_LIMIT + 5; n++) {
-      const result = await sendMessage(socket, `many ${n}`);
-      assert.ok(result !== 'no answer' && result.ok);
-      ids.push(result.id);
-    }
-    const history = await firstHistory(t, replica(1).url, {});
-    assert.deepEqual(
-      history.map((message) => message.id),
-      ids.slice(-HISTORY_LIMIT),
-    );
-  });
+    test(`catch up: null gives the newest ${HISTORY_LIMIT} at most; an id gives pages of ${CATCH_UP_PAGE}, \`more\` until the last`, async (t) => {
+      const socket = await sender(t, 2);
+      const ids: string[] = [];
+      for (let n = 0; n < CATCH_UP_PAGE + 5; n++) {
+        const result = await sendMessage(socket, `many ${n}`);
+        assert.ok(result !== 'no answer' && result.ok);
+        ids.push(result.id);
+      }
+      const latest = await catchUp(t, replica(1).url, null);
+      assert.ok(latest.ok);
+      assert.deepEqual(
+        latest.messages.map((message) => message.id),
+        ids.slice(-HISTORY_LIMIT),
+      );
+      const first = await catchUp(t, replica(1).url, ids[0]!);
+      assert.ok(first.ok && first.more && first.complete);
+      assert.deepEqual(
+        first.messages.map((message) => message.id),
+        ids.slice(1, CATCH_UP_PAGE + 1),
+      );
+      const second = await catchUp(t, replica(1).url, first.messages.at(-1)!.id);
+      assert.ok(second.ok && !second.more && second.complete);
+      assert.deepEqual(
+        second.messages.map((message) => message.id),
+        ids.slice(CATCH_UP_PAGE + 1),
+      );
+    });
 
-  test('a malformed lastSeenId is refused with a connect_error that says what is wrong', async (t) => {
-    const socket = io(replica(1).url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { lastSeenId: 'yesterday' } });
-    t.after(() => socket.close());
-    const refusal = await withTimeout(new Promise<Error>((resolve) => socket.once('connect_error', resolve)), EVENT_TIMEOUT_MS, 'a connect_error');
-    assert.equal(refusal.message, 'lastSeenId must be a message id such as 1700000000000-0');
-  });
+    test('catch up with something that is not a message id: an error that says so, and the replica stays up', async (t) => {
+      for (const bad of ['yesterday', 42, { id: '1-0' }, '']) {
+        const answer = await catchUp(t, replica(1).url, bad);
+        assert.deepEqual(answer, { ok: false, error: 'afterId must be a message id such as 1700000000000-0, or null' });
+      }
+      assert.equal((await getHealth(replica(1).url)).status, 200);
+    });
+  }
 
   test('a broadcast during a Redis outage (someone typing) does not crash the replica', async (t) => {
     const socket = await sender(t, 2);
@@ -335,11 +362,11 @@ describe('delivery across Redis faults (three replicas, one redis-server)', { ti
       await restartRedis('redis-after-sigterm-test');
     }
   });
-});
+}
 
-/** The first `history` a fresh connection with this `auth` receives. */
-async function firstHistory(t: TestContext, url: string, auth: { lastSeenId?: string }): Promise<ChatMessage[]> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth });
+/** The answer to one `catch up`, asked by a fresh connection. */
+async function catchUp(t: TestContext, url: string, afterId: unknown): Promise<CatchUpResult> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
   t.after(() => socket.close());
-  return withTimeout(new Promise<ChatMessage[]>((resolve) => socket.once('history', resolve)), EVENT_TIMEOUT_MS, `the history from ${url}`);
+  return socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', afterId);
 }

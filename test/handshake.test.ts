@@ -7,11 +7,10 @@ import { checkName, MAX_NAME_LENGTH, textLength } from '../shared/text.js';
 const INVISIBLE_OR_CONTROL = 'name must not contain control or invisible characters';
 
 describe('parseHandshake', () => {
-  test('no auth at all: a guest name, no lastSeenId', () => {
+  test('no auth at all: a guest name', () => {
     const parsed = parseHandshake({});
     assert.ok(parsed.ok);
     assert.match(parsed.handshake.name, /^Guest [0-9a-z]{4}$/);
-    assert.equal(parsed.handshake.lastSeenId, undefined);
   });
 
   test('two guests are told apart', () => {
@@ -19,24 +18,16 @@ describe('parseHandshake', () => {
     assert.ok(names.size > 15, `only ${names.size} distinct guest names in 20`);
   });
 
-  test('a name and a lastSeenId are taken as sent, the name trimmed', () => {
-    assert.deepEqual(parseHandshake({ name: '  Ada Lovelace ', lastSeenId: '1700000000000-3' }), {
-      ok: true,
-      handshake: { name: 'Ada Lovelace', lastSeenId: '1700000000000-3' },
-    });
+  test('a name is taken as sent, trimmed', () => {
+    assert.deepEqual(parseHandshake({ name: '  Ada Lovelace ' }), { ok: true, handshake: { name: 'Ada Lovelace' } });
   });
 
-  test('unknown fields are ignored, so that newer clients can connect', () => {
-    assert.deepEqual(parseHandshake({ name: 'Ada', theme: 'dark' }), { ok: true, handshake: { name: 'Ada', lastSeenId: undefined } });
+  test('unknown fields are ignored, so that older and newer clients can connect', () => {
+    assert.deepEqual(parseHandshake({ name: 'Ada', theme: 'dark', lastSeenId: 'yesterday' }), { ok: true, handshake: { name: 'Ada' } });
   });
 
   test('a bad name is refused, naming the field', () => {
     assert.deepEqual(parseHandshake({ name: '\u200b' }), { ok: false, error: INVISIBLE_OR_CONTROL, refusal: { field: 'name' } });
-  });
-
-  test('a bad lastSeenId is refused, naming the field', () => {
-    const parsed = parseHandshake({ name: 'Ada', lastSeenId: 'yesterday' });
-    assert.deepEqual(parsed, { ok: false, error: 'lastSeenId must be a message id such as 1700000000000-0', refusal: { field: 'lastSeenId' } });
   });
 
   test('auth that is not an object is refused', () => {

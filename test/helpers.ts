@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
+import { CatchUp } from '../client/catch-up.js';
 import { Timeline } from '../client/timeline.js';
 import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendResult, ServerToClientEvents } from '../shared/events.js';
 
@@ -169,13 +170,17 @@ export async function assertOnlyBrokenFrontCutsIdleClients(options: { realUrl: s
 }
 
 /**
- * A client that keeps its messages as the page does: live ones and `history` merged by id into a
- * Timeline (client/timeline.ts), and on every reconnect it asks for what it missed (`lastSeenId`).
- * It also counts how often each message arrived live, which the merge would hide.
+ * A client that keeps its messages as the page does: live ones and caught-up ones merged by id
+ * into a Timeline (client/timeline.ts), its gaps found and filled by the page's CatchUp
+ * (client/catch-up.ts). It also counts how often each message arrived live, which the merge would
+ * hide, and how often it was told that messages are missing.
  */
 export class ListeningClient {
   readonly timeline = new Timeline();
   readonly liveCopies = new Map<string, number>();
+  /** Catch-up answers that said some messages are no longer in the log. */
+  missingReports = 0;
+  readonly catchUp: CatchUp;
   /** Each replica that welcomed it, in order: more than one after a failover. */
   readonly welcomes: string[] = [];
   /** The name the server gave it. */
@@ -186,10 +191,18 @@ export class ListeningClient {
   readonly events: { event: 'joined' | 'left' | 'typing'; name: string; at: number }[] = [];
 
   private constructor(readonly socket: ChatSocket) {
+    this.catchUp = new CatchUp({
+      request: (afterId) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', afterId),
+      caughtUp: (messages) => this.timeline.merge(messages),
+      missing: () => (this.missingReports += 1),
+    });
     socket.on('welcome', ({ instance, name }) => {
       this.welcomes.push(instance);
       this.name = name;
+      this.catchUp.connected();
     });
+    socket.on('disconnect', () => this.catchUp.disconnected());
+    socket.on('position', (newestId) => this.catchUp.position(newestId));
     socket.on('presence', (presence) => (this.presence = presence));
     socket.on('cluster', (cluster) => (this.cluster = cluster));
     for (const event of ['joined', 'left', 'typing'] as const) {
@@ -198,12 +211,12 @@ export class ListeningClient {
     socket.on('chat message', (message) => {
       this.liveCopies.set(message.id, (this.liveCopies.get(message.id) ?? 0) + 1);
       this.timeline.merge([message]);
+      this.catchUp.live(message);
     });
-    socket.on('history', (messages) => this.timeline.merge(messages));
   }
 
   /**
-   * Connected, welcomed, and holding the history. `reconnection` is off unless asked for, so that a dropped connection
+   * Connected, welcomed, and caught up on the recent conversation. `reconnection` is off unless asked for, so that a dropped connection
    * shows up in the test; `localAddress` picks the source address nginx's ip_hash sees. WebSocket
    * only, unless `transports` says otherwise (browsers start with long-polling).
    */
@@ -211,7 +224,6 @@ export class ListeningClient {
     url: string,
     options: { name?: string; localAddress?: string; reconnection?: boolean; transports?: ('polling' | 'websocket')[] } = {},
   ): Promise<ListeningClient> {
-    let client: ListeningClient | undefined;
     const socket: ChatSocket = io(url, {
       transports: options.transports ?? ['websocket'],
       reconnection: options.reconnection ?? false,
@@ -219,21 +231,26 @@ export class ListeningClient {
       forceNew: true,
       // Both transports open their connections through this agent, so both come from localAddress.
       agent: options.localAddress ? new Agent({ localAddress: options.localAddress, keepAlive: true }) : undefined,
-      auth: (send) => send({ name: options.name, lastSeenId: client?.timeline.catchUpCursor() }),
+      auth: { name: options.name },
       // `agent` reaches Node's http and `ws`, but socket.io-client's option types say string | boolean.
     } as Parameters<typeof io>[1]);
-    client = new ListeningClient(socket);
-    // `history` follows `welcome`: once it is here, the client holds what the server had.
-    const ready = new Promise<void>((resolve, reject) => {
-      socket.once('history', () => resolve());
-      socket.once('connect_error', reject);
+    const client = new ListeningClient(socket);
+    const refused = new Promise<never>((_resolve, reject) => socket.once('connect_error', reject));
+    const caughtUp = pollUntil(async () => client.catchUp.heldThrough, (heldThrough) => heldThrough !== null, {
+      what: `a welcome and the first catch-up from ${url}`,
+      timeoutMs: EVENT_TIMEOUT_MS,
+      intervalMs: 20,
     });
     try {
-      await withTimeout(ready, EVENT_TIMEOUT_MS, `a welcome and the history from ${url}`);
+      await Promise.race([caughtUp, refused]);
       return client;
     } catch (err) {
       socket.close();
       throw err;
+    } finally {
+      // Whichever lost the race must not end as an unhandled rejection.
+      caughtUp.catch(() => {});
+      refused.catch(() => {});
     }
   }
 

@@ -9,11 +9,13 @@ import { pino } from 'pino';
 import { createClient, type RedisClientType } from 'redis';
 import type { ChildService } from '../cluster/child-process.js';
 import { compareLogIds, isLogId } from '../shared/log-id.js';
-import { createMemoryLog, LOG_CAPACITY, type MessageLog, type NewMessage } from '../server/message-log.js';
+import { createMemoryLog, type MessageLog, type NewMessage } from '../server/message-log.js';
 import { createRedisMessageLog } from '../server/redis-message-log.js';
 import { freePort, makeTempDir, startRedis } from './helpers.js';
 
 const logger = pino({ level: 'silent' });
+/** Small, so that trimming is quick to see; Redis trims whole stream nodes of 100 entries. */
+const CAPACITY = 150;
 
 function draft(text: string): NewMessage {
   return { name: 'Ada', text, instance: '1', at: Date.now() };
@@ -26,17 +28,26 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
       log = await open();
     });
 
-    test('append gives each message a log id, increasing with every append', async () => {
-      const ids: string[] = [];
+    test('an empty log: newest id 0-0, the first message follows 0-0', async () => {
+      assert.equal(await log.newestId(), '0-0');
+      const first = await log.append(draft('the first'), 'first-key');
+      assert.equal(first.message?.prev, '0-0');
+      assert.equal(await log.newestId(), first.id);
+    });
+
+    test('append gives each message a log id, increasing with every append, and the id before it', async () => {
+      const ids: string[] = [await log.newestId()];
       for (let i = 0; i < 5; i++) {
         const appended = await log.append(draft(`ordered ${i}`), `order-key-${i}`);
         assert.equal(appended.duplicate, false);
         assert.ok(isLogId(appended.id), appended.id);
         assert.equal(appended.message.id, appended.id);
+        assert.equal(appended.message.prev, ids.at(-1));
         assert.equal(appended.message.text, `ordered ${i}`);
         ids.push(appended.id);
       }
       for (let i = 1; i < ids.length; i++) assert.ok(compareLogIds(ids[i - 1]!, ids[i]!) < 0, `${ids[i - 1]} before ${ids[i]}`);
+      assert.equal(await log.newestId(), ids.at(-1));
     });
 
     test('a second append with the same key logs nothing and returns the first message', async () => {
@@ -59,7 +70,7 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
       );
     });
 
-    test('after(id, n): exactly the messages after id, the newest n of them, oldest first', async () => {
+    test('after(id, n): exactly the messages after id, the oldest n of them, oldest first', async () => {
       const ids = [];
       for (let i = 0; i < 4; i++) ids.push((await log.append(draft(`after ${i}`), `after-key-${i}`)).id);
       assert.deepEqual(
@@ -68,22 +79,24 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
       );
       assert.deepEqual(
         (await log.after(ids[0]!, 2)).map((message) => message.id),
-        ids.slice(2),
+        ids.slice(1, 3),
       );
       assert.deepEqual(await log.after(ids[3]!, 10), []);
     });
 
-    test(`keeps at least ${LOG_CAPACITY} messages, and trims older ones`, async () => {
+    test(`keeps at least its capacity (${CAPACITY}), and trims older messages`, async () => {
       const first = await log.append(draft('soon trimmed'), 'trim-first');
       const ids: string[] = [];
-      for (let i = 0; i < LOG_CAPACITY + 200; i++) ids.push((await log.append(draft(`filler ${i}`), `trim-${i}`)).id);
-      const kept = await log.after('0-0', 10 * LOG_CAPACITY);
-      assert.ok(kept.length >= LOG_CAPACITY, `kept ${kept.length}`);
-      assert.ok(kept.length < LOG_CAPACITY + 200, `kept ${kept.length}: nothing was trimmed`);
+      for (let i = 0; i < CAPACITY + 200; i++) ids.push((await log.append(draft(`filler ${i}`), `trim-${i}`)).id);
+      const kept = await log.after('0-0', 10 * CAPACITY);
+      assert.ok(kept.length >= CAPACITY, `kept ${kept.length}`);
+      assert.ok(kept.length < CAPACITY + 200, `kept ${kept.length}: nothing was trimmed`);
       assert.deepEqual(
-        kept.slice(-LOG_CAPACITY).map((message) => message.id),
-        ids.slice(-LOG_CAPACITY),
+        kept.slice(-CAPACITY).map((message) => message.id),
+        ids.slice(-CAPACITY),
       );
+      // What is left starts after a gap: its first entry does not follow on 0-0.
+      assert.notEqual(kept[0]!.prev, '0-0');
       assert.ok(!kept.some((message) => message.id === first.id), 'the oldest message is still there');
       // Its key is still remembered: a late retry is recognised, though the message is gone.
       assert.deepEqual(await log.append(draft('soon trimmed'), 'trim-first'), { duplicate: true, id: first.id, message: undefined });
@@ -91,7 +104,7 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
   });
 }
 
-describeLogContract('in memory (single node)', async () => createMemoryLog());
+describeLogContract('in memory (single node)', async () => createMemoryLog(CAPACITY));
 
 describe('on a real redis-server', () => {
   let dir: string;
@@ -112,10 +125,10 @@ describe('on a real redis-server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, logger));
+  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, CAPACITY, logger));
 
   test('an entry that is not a chat message (written by anything else with access) is skipped', async () => {
-    const log = createRedisMessageLog(client, logger);
+    const log = createRedisMessageLog(client, CAPACITY, logger);
     const before = await log.append(draft('before the junk'), 'junk-before');
     await client.xAdd('{chat}:log', '*', { message: '{"text":42}' });
     await client.xAdd('{chat}:log', '*', { message: 'not json' });
@@ -127,7 +140,7 @@ describe('on a real redis-server', () => {
   });
 
   test('after a restart of Redis with its append-only file, the log is still there', async () => {
-    const log = createRedisMessageLog(client, logger);
+    const log = createRedisMessageLog(client, CAPACITY, logger);
     const kept = await log.append(draft('survives a restart'), 'restart-key');
     const port = Number(new URL(client.options?.url ?? '').port);
     await redis?.stop();
@@ -135,7 +148,7 @@ describe('on a real redis-server', () => {
     const fresh = createClient({ url: `redis://127.0.0.1:${port}` });
     await fresh.connect();
     try {
-      const reopened = createRedisMessageLog(fresh as RedisClientType, logger);
+      const reopened = createRedisMessageLog(fresh as RedisClientType, CAPACITY, logger);
       assert.deepEqual((await reopened.latest(1))[0], kept.message);
       // Its script cache was emptied by the restart: appending still works (NOSCRIPT, then EVAL).
       const next = await reopened.append(draft('after the restart'), 'restart-key-2');

@@ -14,11 +14,11 @@ function ledgerWithOneMessage(): { ledger: DeliveryLedger; message: { id: string
   return { ledger, message };
 }
 
-test('every client received the message once, live or in a history: passes', () => {
+test('every client received the message once, live or caught up: passes', () => {
   const { ledger, message } = ledgerWithOneMessage();
   ledger.delivered(0, message, 'live');
-  ledger.delivered(1, message, 'history');
-  ledger.delivered(0, message, 'history'); // merged by id: no duplicate
+  ledger.delivered(1, message, 'caught up');
+  ledger.delivered(0, message, 'caught up'); // merged by id: no duplicate
   const verdict = ledger.verdict();
   assert.deepEqual([verdict.deliveriesExpected, verdict.deliveriesReceived, verdict.lost, verdict.duplicated], [2, 2, 0, 0]);
   assert.equal(soakPassed(verdict), true);
