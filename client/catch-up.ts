@@ -33,6 +33,8 @@ export class CatchUp {
   /** Messages held beyond a gap, by their `prev`: the gap's far side. */
   readonly #ahead = new Map<string, ChatMessage>();
   #connected = false;
+  /** Just (re)connected: whatever was said meanwhile is unknown, so ask whether or not behind. */
+  #away = true;
   #asking = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -51,6 +53,7 @@ export class CatchUp {
 
   disconnected(): void {
     this.#connected = false;
+    this.#away = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -67,7 +70,7 @@ export class CatchUp {
   }
 
   #behind(): boolean {
-    return this.#heldThrough === null || compareLogIds(this.#newest, this.#heldThrough) > 0;
+    return this.#away || this.#heldThrough === null || compareLogIds(this.#newest, this.#heldThrough) > 0;
   }
 
   #learn(id: string): void {
@@ -98,9 +101,12 @@ export class CatchUp {
     if (!this.#behind()) return; // the gap filled itself while settling
     this.#asking = true;
     const afterId = this.#heldThrough;
+    const wasAway = this.#away;
+    this.#away = false;
     const result = await this.options.request(afterId).catch((): CatchUpResult => ({ ok: false, error: 'no answer in time' }));
     this.#asking = false;
     if (!result.ok) {
+      this.#away ||= wasAway;
       this.#schedule(RETRY_MS);
       return;
     }

@@ -35,7 +35,13 @@ export class MessageList {
 
   /** "Alice joined", "Bob left", messages gone from the log: not part of the log, shown where they happen. */
   notice(text: string, kind?: 'missing'): void {
-    this.#keepingScroll(() => this.#messages.append($('<li class="notice">').attr('data-notice', kind ?? null).text(text)));
+    this.#keepingScroll(() =>
+      this.#messages.append(
+        $('<li class="notice">')
+          .attr('data-notice', kind ?? null)
+          .text(text),
+      ),
+    );
   }
 
   /** Marks message `id` as sent from this page (now or when it arrives). */

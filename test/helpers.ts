@@ -236,11 +236,15 @@ export class ListeningClient {
     } as Parameters<typeof io>[1]);
     const client = new ListeningClient(socket);
     const refused = new Promise<never>((_resolve, reject) => socket.once('connect_error', reject));
-    const caughtUp = pollUntil(async () => client.catchUp.heldThrough, (heldThrough) => heldThrough !== null, {
-      what: `a welcome and the first catch-up from ${url}`,
-      timeoutMs: EVENT_TIMEOUT_MS,
-      intervalMs: 20,
-    });
+    const caughtUp = pollUntil(
+      async () => client.catchUp.heldThrough,
+      (heldThrough) => heldThrough !== null,
+      {
+        what: `a welcome and the first catch-up from ${url}`,
+        timeoutMs: EVENT_TIMEOUT_MS,
+        intervalMs: 20,
+      },
+    );
     try {
       await Promise.race([caughtUp, refused]);
       return client;

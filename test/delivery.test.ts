@@ -1,0 +1,201 @@
+/**
+ * The live path loses a message, the log does not (server/delivery.ts): each way the live path can
+ * fail is caused for real, on three replicas and one redis-server, and every client's messages are
+ * counted by id. Once with each adapter; then the negative controls, with the position
+ * announcements off, show that the tests see a lost message when nothing fills the gap.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createClient, type RedisClientType } from 'redis';
+import type { ChildService } from '../cluster/child-process.js';
+import type { RedisAdapterKind } from '../server/config.js';
+import { startRedisCutter } from './fixtures/redis-cutter.js';
+import {
+  assertExactlyOnce,
+  connectChatClient,
+  freePort,
+  ListeningClient,
+  makeTempDir,
+  NO_RATE_LIMIT,
+  pollUntil,
+  sendMessage,
+  startRedis,
+  startReplica,
+  type ChatSocket,
+} from './helpers.js';
+
+/** Short, so that a lost message is found quickly; production's default is 2 s. */
+const POSITION_INTERVAL_MS = 300;
+/** A heartbeat of 1 s in all, so that a paused replica's clients give up on it quickly. */
+const HEARTBEAT = { PING_INTERVAL_MS: '500', PING_TIMEOUT_MS: '500' };
+/** How long a lost message may take to be filled in: a few position intervals. */
+const FILLED_WITHIN_MS = 5000;
+
+/** Three replicas on one Redis; replica 1 reaches it through a RedisCutter. */
+async function startCluster(options: { adapter: RedisAdapterKind; positionIntervalMs: number }) {
+  const dir = makeTempDir('delivery');
+  const redisPort = await freePort();
+  const redis = await startRedis({ port: redisPort, dir });
+  const cutter = await startRedisCutter(redisPort);
+  const admin = createClient({ url: `redis://127.0.0.1:${redisPort}` }) as RedisClientType;
+  await admin.connect();
+  const env = { ...NO_RATE_LIMIT, ...HEARTBEAT, REDIS_ADAPTER: options.adapter, POSITION_INTERVAL_MS: String(options.positionIntervalMs) };
+  const replicas = new Map<number, { service: ChildService; url: string }>();
+  await Promise.all(
+    [1, 2, 3].map(async (number) => {
+      const port = await freePort();
+      const redisUrl = `redis://127.0.0.1:${number === 1 ? cutter.port : redisPort}`;
+      replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env }), url: `http://127.0.0.1:${port}` });
+    }),
+  );
+  return {
+    admin,
+    cutter,
+    replica(number: number) {
+      const found = replicas.get(number);
+      assert.ok(found, `replica ${number} was not started`);
+      return found;
+    },
+    async listen(t: TestContext, number: number, options: { reconnection?: boolean } = {}): Promise<ListeningClient> {
+      const client = await ListeningClient.connect(this.replica(number).url, options);
+      t.after(() => client.close());
+      return client;
+    },
+    async sender(t: TestContext, number: number): Promise<ChatSocket> {
+      const { socket } = await connectChatClient(this.replica(number).url);
+      t.after(() => socket.close());
+      return socket;
+    },
+    /** Redis refuses PUBLISH and SPUBLISH to the replicas' user until `allow()`; subscriptions stay up. */
+    async refusePublish(): Promise<{ allow(): Promise<void> }> {
+      await admin.sendCommand(['ACL', 'SETUSER', 'default', '-publish', '-spublish']);
+      return { allow: async () => void (await admin.sendCommand(['ACL', 'SETUSER', 'default', '+@all'])) };
+    },
+    async stop(): Promise<void> {
+      for (const { service } of replicas.values()) if (!service.hasExited()) process.kill(service.pid, 'SIGCONT');
+      await Promise.all([...replicas.values()].map(({ service }) => service.stop()));
+      admin.destroy();
+      await cutter.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+type Cluster = Awaited<ReturnType<typeof startCluster>>;
+
+async function acknowledged(socket: ChatSocket, text: string): Promise<string> {
+  const result = await sendMessage(socket, text);
+  assert.ok(result !== 'no answer' && result.ok, `${text}: ${JSON.stringify(result)}`);
+  return result.id;
+}
+
+/** Cuts replica 1's command connection right after it appended `text`; its PUBLISH is lost. */
+async function sendAndCut(cluster: Cluster, socket: ChatSocket, text: string): Promise<string> {
+  await acknowledged(socket, `so that Redis holds the append script ${randomUUID()}`);
+  const cut = cluster.cutter.cutAfterNextAppend();
+  const id = await acknowledged(socket, text);
+  await cut;
+  return id;
+}
+
+for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind[]) {
+  describe(`a message the live path lost reaches every client from the log (${adapter} adapter)`, { timeout: 60_000 }, () => {
+    let cluster: Cluster;
+    before(async () => {
+      cluster = await startCluster({ adapter, positionIntervalMs: POSITION_INTERVAL_MS });
+    });
+    after(() => cluster?.stop());
+
+    test('PUBLISH refused while every subscription stays up: the client on another replica gets the message, once', async (t) => {
+      const listener = await cluster.listen(t, 3);
+      const socket = await cluster.sender(t, 1);
+      const publishing = await cluster.refusePublish();
+      let id: string;
+      try {
+        id = await acknowledged(socket, `sent while PUBLISH is refused ${randomUUID()}`);
+        await listener.waitForIds([id], 'the message on replica 3', FILLED_WITHIN_MS);
+      } finally {
+        await publishing.allow();
+      }
+      assert.equal(listener.liveCopies.has(id), false, 'it came live: the publish was not refused');
+      assertExactlyOnce(listener, [id], 'the client on replica 3');
+    });
+
+    test("replica 1's connection to Redis cut right after an append: the clients of replicas 2 and 3 get the message, once", async (t) => {
+      const listeners = { 2: await cluster.listen(t, 2), 3: await cluster.listen(t, 3) };
+      const socket = await cluster.sender(t, 1);
+      const id = await sendAndCut(cluster, socket, `appended, then cut off ${randomUUID()}`);
+      for (const [number, listener] of Object.entries(listeners)) {
+        await listener.waitForIds([id], `the message on replica ${number}`, FILLED_WITHIN_MS);
+        assert.equal(listener.liveCopies.has(id), false, `it came live to replica ${number}: the cut was too late`);
+        assertExactlyOnce(listener, [id], `the client on replica ${number}`);
+      }
+    });
+
+    test('replica 2 paused (SIGSTOP) past the heartbeat while replica 1 chats, then resumed: its client holds every message once', async (t) => {
+      const listeners = { 2: await cluster.listen(t, 2, { reconnection: true }), 3: await cluster.listen(t, 3) };
+      const socket = await cluster.sender(t, 1);
+      const paused = cluster.replica(2).service;
+      const ids: string[] = [];
+      process.kill(paused.pid, 'SIGSTOP');
+      try {
+        await pollUntil(
+          async () => listeners[2].socket.connected,
+          (connected) => !connected,
+          { what: 'the client of the paused replica to give up on it' },
+        );
+        for (let n = 0; n < 10; n++) ids.push(await acknowledged(socket, `while replica 2 is paused ${n} ${randomUUID()}`));
+      } finally {
+        process.kill(paused.pid, 'SIGCONT');
+      }
+      ids.push(await acknowledged(socket, `after replica 2 resumed ${randomUUID()}`));
+      for (const [number, listener] of Object.entries(listeners)) {
+        await listener.waitForIds(ids, `every message on replica ${number}`, 10_000);
+        assertExactlyOnce(listener, ids, `the client on replica ${number}`, { moved: number === '2' });
+      }
+      assert.ok(listeners[2].welcomes.length >= 2, 'the client of replica 2 never reconnected: it was not paused long enough');
+    });
+  });
+}
+
+describe('negative controls: position announcements off (POSITION_INTERVAL_MS=0)', { timeout: 60_000 }, () => {
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await startCluster({ adapter: 'classic', positionIntervalMs: 0 });
+  });
+  after(() => cluster?.stop());
+
+  /** Longer than the real configuration ever needed, so that "not arrived" means lost. */
+  const LOST_AFTER_MS = FILLED_WITHIN_MS;
+
+  test('PUBLISH refused: the message stays lost until a later one shows the gap, which is then filled', async (t) => {
+    const listener = await cluster.listen(t, 3);
+    const socket = await cluster.sender(t, 1);
+    const publishing = await cluster.refusePublish();
+    let lost: string;
+    try {
+      lost = await acknowledged(socket, `lost while PUBLISH is refused ${randomUUID()}`);
+      // Still refused meanwhile: the acknowledgement can overtake the replica's PUBLISH.
+      await delay(LOST_AFTER_MS);
+    } finally {
+      await publishing.allow();
+    }
+    assert.equal(listener.ids().includes(lost), false, 'the lost message arrived with nothing to fill the gap: the test cannot fail');
+    // The next message's `prev` is the lost one: the client sees the gap and catches up.
+    const next = await acknowledged(socket, `after PUBLISH is allowed again ${randomUUID()}`);
+    await listener.waitForIds([lost, next], 'both messages, the lost one caught up');
+    assertExactlyOnce(listener, [lost, next], 'the client on replica 3');
+  });
+
+  test('connection cut after an append: the message stays lost', async (t) => {
+    const listener = await cluster.listen(t, 2);
+    const socket = await cluster.sender(t, 1);
+    const lost = await sendAndCut(cluster, socket, `lost by a cut ${randomUUID()}`);
+    await delay(LOST_AFTER_MS);
+    assert.equal(listener.ids().includes(lost), false, 'the lost message arrived with nothing to fill the gap: the test cannot fail');
+  });
+});
