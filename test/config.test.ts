@@ -25,6 +25,9 @@ const DEFAULTS = {
   publicUrl: undefined,
   allowedOrigins: undefined,
   rateLimit: { burst: 10, perSecond: 2 },
+  logCapacity: 1000,
+  positionIntervalMs: 2000,
+  heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
 };
 
 describe('loadConfig', () => {
@@ -42,6 +45,10 @@ describe('loadConfig', () => {
       ALLOWED_ORIGINS: '',
       RATE_LIMIT_BURST: '',
       RATE_LIMIT_PER_SECOND: '',
+      MESSAGE_LOG_CAPACITY: '',
+      POSITION_INTERVAL_MS: '',
+      PING_INTERVAL_MS: '',
+      PING_TIMEOUT_MS: '',
     };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
@@ -56,6 +63,10 @@ describe('loadConfig', () => {
       ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8080/',
       RATE_LIMIT_BURST: '20',
       RATE_LIMIT_PER_SECOND: '0.5',
+      MESSAGE_LOG_CAPACITY: '50',
+      POSITION_INTERVAL_MS: '0',
+      PING_INTERVAL_MS: '500',
+      PING_TIMEOUT_MS: '700',
     };
     assert.deepEqual(loadConfig(env), {
       port: 8081,
@@ -65,6 +76,9 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:8087',
       allowedOrigins: ['https://chat.example.com', 'http://localhost:8080'],
       rateLimit: { burst: 20, perSecond: 0.5 },
+      logCapacity: 50,
+      positionIntervalMs: 0,
+      heartbeat: { intervalMs: 500, timeoutMs: 700 },
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -120,6 +134,11 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_PER_SECOND', '0'],
     ['REDIS_ADAPTER', 'cluster'],
     ['REDIS_ADAPTER', 'Sharded'],
+    ['MESSAGE_LOG_CAPACITY', '0'],
+    ['POSITION_INTERVAL_MS', '-5'],
+    ['POSITION_INTERVAL_MS', '1.5'],
+    ['PING_INTERVAL_MS', '0'],
+    ['PING_TIMEOUT_MS', 'soon'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);

@@ -10,8 +10,10 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient, type RedisClientType } from 'redis';
+import { pino } from 'pino';
 import type { ChildService } from '../cluster/child-process.js';
-import type { RedisAdapterKind } from '../server/config.js';
+import { loadConfig, type RedisAdapterKind } from '../server/config.js';
+import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { startRedisCutter } from './fixtures/redis-cutter.js';
 import {
   assertExactlyOnce,
@@ -197,5 +199,33 @@ describe('negative controls: position announcements off (POSITION_INTERVAL_MS=0)
     const lost = await sendAndCut(cluster, socket, `lost by a cut ${randomUUID()}`);
     await delay(LOST_AFTER_MS);
     assert.equal(listener.ids().includes(lost), false, 'the lost message arrived with nothing to fill the gap: the test cannot fail');
+  });
+});
+
+describe('a gap the log can no longer fill (a single node, its log kept to 20 messages)', () => {
+  let server: RunningChatServer;
+  before(async () => {
+    const config = loadConfig({ MESSAGE_LOG_CAPACITY: '20', RATE_LIMIT_BURST: '1000', RATE_LIMIT_PER_SECOND: '1000' });
+    server = await startChatServer({ ...config, port: 0 }, pino({ level: 'silent' }));
+  });
+  after(() => server?.close());
+
+  test('a client that was away while 50 messages came is told that older ones are gone, and holds the newest', async (t) => {
+    const url = `http://127.0.0.1:${server.port}`;
+    const listener = await ListeningClient.connect(url, { reconnection: true });
+    t.after(() => listener.close());
+    const { socket } = await connectChatClient(url);
+    t.after(() => socket.close());
+    const seen = await acknowledged(socket, 'seen before going away');
+    await listener.waitForIds([seen], 'the first message');
+
+    listener.socket.disconnect();
+    const ids: string[] = [];
+    for (let n = 0; n < 50; n++) ids.push(await acknowledged(socket, `while away ${n}`));
+    listener.socket.connect();
+
+    await listener.waitForIds(ids.slice(-20), 'the newest 20 messages, which the log still holds');
+    assert.equal(listener.missingReports, 1, 'the catch-up did not say that messages are missing');
+    assert.equal(listener.ids().includes(ids[0]!), false, 'a trimmed message arrived');
   });
 });

@@ -1,25 +1,33 @@
 /**
  * Replicas SIGKILLed for real in a cluster behind the real front, nginx and then HAProxy: a client
- * reconnects through the front to a live replica, asks for what it missed (`lastSeenId`), and ends up holding every acknowledged
- * message exactly once; the cluster panel and the list of people follow the dead replica out, and
- * back in when it restarts.
+ * reconnects through the front to a live replica, catches up on what it missed (client/catch-up.ts),
+ * and ends up holding every acknowledged message exactly once; the cluster panel and the list of
+ * people follow the dead replica out, and back in when it restarts. With the classic adapter
+ * through both fronts, and with the sharded one through nginx (the front does not change what the
+ * adapter does).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FRONTS, startCluster, type Front, type RunningCluster } from '../cluster/cluster.js';
+import { startCluster, type Front, type RunningCluster } from '../cluster/cluster.js';
+import type { RedisAdapterKind } from '../server/config.js';
 import { assertExactlyOnce, connectChatClient, ListeningClient, NO_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089), the e2e suite (18080-) and the other Node tests.
-const BASE_PORTS: Record<Front, number> = { nginx: 28380, haproxy: 28780 };
+const SETUPS: { front: Front; adapter: RedisAdapterKind; basePort: number }[] = [
+  { front: 'nginx', adapter: 'classic', basePort: 28380 },
+  { front: 'haproxy', adapter: 'classic', basePort: 28780 },
+  { front: 'nginx', adapter: 'sharded', basePort: 28880 },
+];
 /** The others' pace: a steady conversation. */
 const SEND_INTERVAL_MS = 100;
 
-for (const front of FRONTS)
-  describe(`failover through ${front}, with catch-up`, { timeout: 60_000 }, () => {
+for (const { front, adapter, basePort } of SETUPS)
+  describe(`failover through ${front}, with catch-up (${adapter} adapter)`, { timeout: 60_000 }, () => {
     let cluster: RunningCluster;
+    const replicaEnv = { ...NO_RATE_LIMIT, REDIS_ADAPTER: adapter };
     before(async () => {
-      cluster = await startCluster({ basePort: BASE_PORTS[front], front, replicaEnv: NO_RATE_LIMIT });
+      cluster = await startCluster({ basePort, front, replicaEnv });
     });
     after(() => cluster?.stop());
 
@@ -118,7 +126,7 @@ for (const front of FRONTS)
         port: doomed.port,
         redisUrl: cluster.redisUrl,
         dir: cluster.stateDir,
-        env: NO_RATE_LIMIT,
+        env: replicaEnv,
       });
       t.after(() => restarted.stop());
       await pollUntil(

@@ -133,12 +133,12 @@ export function deeplyNested(levels: number): unknown {
 }
 
 /** Event names the server does not handle: its own, prototype-ish ones, and ones nobody uses. */
-const UNHANDLED_EVENTS = ['welcome', 'history', 'presence', 'left', 'nope', '', '__proto__', 'constructor', 'hasOwnProperty', 'x'.repeat(300)];
+const UNHANDLED_EVENTS = ['welcome', 'position', 'presence', 'left', 'nope', '', '__proto__', 'constructor', 'hasOwnProperty', 'x'.repeat(300)];
 
 /** Mostly the events the server handles (shared/events.ts), where bugs would be. */
 export function randomEventName(random: SeededRandom): string {
   const roll = random.next();
-  return roll < 0.5 ? 'chat message' : roll < 0.7 ? 'typing' : random.pick(UNHANDLED_EVENTS);
+  return roll < 0.5 ? 'chat message' : roll < 0.6 ? 'catch up' : roll < 0.75 ? 'typing' : random.pick(UNHANDLED_EVENTS);
 }
 
 /**

@@ -5,7 +5,7 @@ import { loadConfig } from '../server/config.js';
 import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { io } from 'socket.io-client';
 import type { ChatMessage } from '../shared/events.js';
-import { EVENT_TIMEOUT_MS, getHealth, httpGetText, ListeningClient, sendMessage, withTimeout } from './helpers.js';
+import { EVENT_TIMEOUT_MS, getHealth, httpGetText, ListeningClient, sendMessage } from './helpers.js';
 
 const logger = pino({ level: 'silent' });
 /** The page's own script: client/chat.ts as tsc compiles it. */
@@ -96,11 +96,12 @@ describe('the chat page of a single replica (no Redis)', () => {
     t.after(() => newcomer.close());
     assert.deepEqual(newcomer.ids().slice(-3), ids);
 
-    const socket = io(baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { lastSeenId: ids[0] } });
+    const socket = io(baseUrl, { transports: ['websocket'], forceNew: true, reconnection: false });
     t.after(() => socket.close());
-    const history = await withTimeout(new Promise<ChatMessage[]>((resolve) => socket.once('history', resolve)), EVENT_TIMEOUT_MS, 'the history');
+    const answer = await socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', ids[0]);
+    assert.ok(answer.ok && answer.complete && !answer.more);
     assert.deepEqual(
-      history.map((message) => message.id),
+      answer.messages.map((message: ChatMessage) => message.id),
       ids.slice(1),
     );
   });
