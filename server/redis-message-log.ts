@@ -8,6 +8,7 @@ import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpect
 import { z } from 'zod';
 import type { ChatMessage } from '../shared/events.js';
 import { LOG_CAPACITY, MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
+import type { ChatMetrics } from './metrics.js';
 import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
 
 // The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
@@ -35,7 +36,7 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, logger: Logger): MessageLog {
+export function createRedisMessageLog(client: RedisClientType, logger: Logger, metrics: ChatMetrics): MessageLog {
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
   async function runAppendScript(keys: string[], args: string[]): Promise<unknown> {
@@ -58,7 +59,7 @@ export function createRedisMessageLog(client: RedisClientType, logger: Logger): 
   }
 
   async function newestFirst(start: string, limit: number): Promise<ChatMessage[]> {
-    const entries = await answeredInTime(client.xRevRange(LOG_KEY, '+', start, { COUNT: limit }));
+    const entries = await metrics.redis('read', answeredInTime(client.xRevRange(LOG_KEY, '+', start, { COUNT: limit })));
     return (entries ?? [])
       .map((entry) => parse(entry.id, entry.message.message ?? ''))
       .filter((message) => message !== undefined)
@@ -68,7 +69,8 @@ export function createRedisMessageLog(client: RedisClientType, logger: Logger): 
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(LOG_CAPACITY), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch((err: Error) => {
+      const appending = runAppendScript([LOG_KEY, messageKey(key)], [String(LOG_CAPACITY), json, String(MESSAGE_KEY_TTL_SECONDS)]);
+      const reply = await metrics.redis('append', appending).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
       const [id, storedJson, duplicate] = reply as [string, string | null, number];

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { logIdBefore, logIdTime } from '../shared/log-id.js';
 import type { ChatServer } from './chat.js';
 import { LOG_CAPACITY, type MessageLog } from './message-log.js';
+import type { ChatMetrics } from './metrics.js';
 import type { RedisConnection } from './redis-adapter.js';
 
 /** How often a replica moves its "received everything up to here" mark forward. */
@@ -23,8 +24,15 @@ export const DELIVERY_CHECK_INTERVAL_MS = 2000;
  */
 const PUBLISH_DELAY_MARGIN_MS = 5000;
 
-export async function startRepairs(options: { io: ChatServer; log: MessageLog; redis: RedisConnection; logger: Logger; signal: AbortSignal }): Promise<void> {
-  const { io, log, redis, logger, signal } = options;
+export async function startRepairs(options: {
+  io: ChatServer;
+  log: MessageLog;
+  redis: RedisConnection;
+  logger: Logger;
+  metrics: ChatMetrics;
+  signal: AbortSignal;
+}): Promise<void> {
+  const { io, log, redis, logger, metrics, signal } = options;
 
   const newestId = async () => (await log.latest(1))[0]?.id ?? '0-0';
   /**
@@ -50,6 +58,7 @@ export async function startRepairs(options: { io: ChatServer; log: MessageLog; r
     try {
       const missed = await log.after(logIdBefore(logIdTime(receivedUpTo), PUBLISH_DELAY_MARGIN_MS), LOG_CAPACITY);
       io.local.emit('history', missed);
+      metrics.catchUp('gap', missed.length, missed.length < LOG_CAPACITY);
       logger.info({ messages: missed.length, after: receivedUpTo }, 'repair: sent the log since the subscription was lost');
     } catch (err) {
       repairPending = true; // the next step tries again
