@@ -180,6 +180,7 @@ export function createMetrics() {
   }
   for (const reason of ['origin', 'handshake'] satisfies ConnectionRefusal[]) connectionsRefused.inc({ reason }, 0);
   for (const outcome of ['ok', 'failed']) presenceReports.inc({ outcome }, 0);
+  for (const event of BROADCAST_EVENTS) deliveries.inc({ event }, 0);
   draining.set(0);
 
   const metrics = {
