@@ -10,17 +10,27 @@ function parseFront(value: string | undefined): Front {
   return front as Front;
 }
 
+/** CLUSTER_PROMETHEUS: 1 starts Prometheus too; unset (or 0) does not. */
+function parsePrometheus(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value === '1') return true;
+  throw new Error(`CLUSTER_PROMETHEUS must be 1 or 0 (got "${value}")`);
+}
+
 try {
   const front = parseFront(process.env.CLUSTER_FRONT);
+  const prometheus = parsePrometheus(process.env.CLUSTER_PROMETHEUS);
   // As root with apt-get, what is missing is installed now; otherwise startCluster names it.
-  installMissing(programsFor(front));
-  const cluster = await startCluster({ basePort: parseClusterPort(process.env.CLUSTER_PORT), front });
+  installMissing(programsFor(front, prometheus));
+  const cluster = await startCluster({ basePort: parseClusterPort(process.env.CLUSTER_PORT), front, prometheus });
 
   for (const replica of cluster.replicas) {
     // The PID: `kill <pid>` drains that replica, `kill -9 <pid>` crashes it, to watch a failover.
     console.log(`  instance #${replica.number}: ${replica.url} (pid ${replica.process.pid})`);
   }
   console.log(`  front: ${front}`);
+  // Each replica serves its own metrics at <replica url>/metrics; Prometheus has them all.
+  if (cluster.prometheusUrl) console.log(`  prometheus: ${cluster.prometheusUrl}`);
   console.log(`  logs: ${cluster.stateDir}`);
   console.log(`cluster ready: ${cluster.url}`);
 

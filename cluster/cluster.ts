@@ -1,7 +1,7 @@
 /**
  * The local cluster: the topology of docker-compose.yml as processes on 127.0.0.1. One Redis, one
  * replica per upstream server in nginx/nginx.conf, and in front nginx running a copy of that file
- * (or HAProxy running a copy of haproxy/haproxy.cfg).
+ * (or HAProxy running a copy of haproxy/haproxy.cfg); if asked, Prometheus scraping the replicas.
  * `npm run cluster` (cluster/cli.ts) and the browser tests' global set-up both start it from here.
  */
 import { randomBytes } from 'node:crypto';
@@ -13,7 +13,8 @@ import { startService, waitUntilReady, type ChildService } from './child-process
 import { CONFIG_VARIABLES } from '../server/config.js';
 import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH } from './haproxy-conf.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
-import { HAPROXY, NGINX, REDIS_SERVER, requireProgram, requirePrograms, type SystemProgram } from './system-programs.js';
+import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH } from './prometheus-conf.js';
+import { HAPROXY, NGINX, PROMETHEUS, REDIS_SERVER, requireProgram, requirePrograms, type SystemProgram } from './system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
 /** The compiled replica: `npm run build` makes it. */
@@ -39,6 +40,8 @@ export interface RunningCluster {
   replicas: Replica[];
   /** The redis-server it started (tests stop and restart it; `stop()` does not know of a new one). */
   redis: ChildService;
+  /** Prometheus's address, when the cluster was started with it. */
+  prometheusUrl: string | undefined;
   /** Its password: a random one for each cluster. */
   redisPassword: string;
   /** What the replicas connect to: the password included. */
@@ -55,9 +58,9 @@ export function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));
 }
 
-/** The programs outside npm a cluster with `front` runs. */
-export function programsFor(front: Front): SystemProgram[] {
-  return [REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY];
+/** The programs outside npm a cluster with `front` (and Prometheus, if asked) runs. */
+export function programsFor(front: Front, prometheus = false): SystemProgram[] {
+  return [REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY, ...(prometheus ? [PROMETHEUS] : [])];
 }
 
 /** Starts Redis, the replicas and the front, each once the one before answers. */
@@ -70,14 +73,16 @@ export async function startCluster(options: {
   replicaEnv?: NodeJS.ProcessEnv;
   /** The nginx config to run instead of nginx/nginx.conf (the benchmark's variant). */
   nginxConf?: string;
+  /** Also run Prometheus, scraping every replica (prometheus/prometheus.yml, derived). */
+  prometheus?: boolean;
 }): Promise<RunningCluster> {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
   const front = options.front ?? 'nginx';
-  requirePrograms(programsFor(front));
+  requirePrograms(programsFor(front, options.prometheus));
   if (!existsSync(REPLICA_ENTRY)) throw new Error(`${REPLICA_ENTRY} is missing: run \`npm run build\` first`);
-  await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica)]);
+  await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica), ...(options.prometheus ? [ports.prometheus] : [])]);
 
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
@@ -109,7 +114,10 @@ export async function startCluster(options: {
         : await startHaproxy({ cfg: readFileSync(HAPROXY_CFG_PATH, 'utf8'), ports, dir: stateDir }),
     );
 
-    return { url: `http://127.0.0.1:${ports.front}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, stop: stopAll };
+    if (options.prometheus) started.push(await startPrometheus({ ports, dir: stateDir }));
+    const prometheusUrl = options.prometheus ? `http://127.0.0.1:${ports.prometheus}` : undefined;
+
+    return { url: `http://127.0.0.1:${ports.front}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, prometheusUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
@@ -242,6 +250,28 @@ export async function startHaproxy(options: { cfg: string; ports: ClusterPorts; 
   writeFileSync(cfgFile, deriveLocalHaproxyCfg(options.cfg, options.ports));
   const service = startService(name, requireProgram(HAPROXY), ['-db', '-f', cfgFile], { logFile: join(options.dir, `${name}.log`) });
   await waitOrStop(service, () => answersHealthz(options.ports.front));
+  return service;
+}
+
+/**
+ * Runs Prometheus in the foreground on a config derived from prometheus/prometheus.yml, keeping its
+ * data under `dir`, and resolves once it is ready to answer queries.
+ */
+async function startPrometheus(options: { ports: ClusterPorts; dir: string }): Promise<ChildService> {
+  const configFile = join(options.dir, 'prometheus.yml');
+  writeFileSync(configFile, deriveLocalPrometheusConfig(readFileSync(PROMETHEUS_CONFIG_PATH, 'utf8'), options.ports));
+  const service = startService(
+    'prometheus',
+    requireProgram(PROMETHEUS),
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(options.dir, 'prometheus-data')}`,
+      `--web.listen-address=127.0.0.1:${options.ports.prometheus}`,
+      '--log.level=warn',
+    ],
+    { logFile: join(options.dir, 'prometheus.log') },
+  );
+  await waitOrStop(service, async () => (await fetch(`http://127.0.0.1:${options.ports.prometheus}/-/ready`)).ok);
   return service;
 }
 

@@ -16,6 +16,8 @@ export interface SystemProgram {
 export const REDIS_SERVER: SystemProgram = { command: 'redis-server', debianPackage: 'redis-server', usedFor: 'the local cluster and the tests' };
 export const NGINX: SystemProgram = { command: 'nginx', debianPackage: 'nginx', usedFor: 'the local cluster and the tests' };
 export const HAPROXY: SystemProgram = { command: 'haproxy', debianPackage: 'haproxy', usedFor: 'the HAProxy front and its tests' };
+export const PROMETHEUS: SystemProgram = { command: 'prometheus', debianPackage: 'prometheus', usedFor: 'the metrics tests and CLUSTER_PROMETHEUS=1' };
+export const PROMTOOL: SystemProgram = { command: 'promtool', debianPackage: 'prometheus', usedFor: 'checking the alert rules' };
 export const DOCKER_COMPOSE: SystemProgram = { command: 'docker-compose', debianPackage: 'docker-compose', usedFor: 'checking docker-compose.yml' };
 export const CHROMIUM: SystemProgram = { command: 'chromium', debianPackage: 'chromium', usedFor: 'the browser tests' };
 

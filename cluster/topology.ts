@@ -25,11 +25,12 @@ export function replicaNumbers(nginxConf: string = readFileSync(NGINX_CONF_PATH,
 
 /**
  * Local ports: the front (nginx, or HAProxy) on the base port and replica N on base+N (as compose
- * publishes them), Redis on base+9.
+ * publishes them), Redis on base+9, Prometheus (when asked for) on base+10.
  */
 export interface ClusterPorts {
   front: number;
   redis: number;
+  prometheus: number;
   replica(number: number): number;
 }
 
@@ -40,6 +41,7 @@ export function clusterPorts(basePort: number): ClusterPorts {
   return {
     front: basePort,
     redis: basePort + 9,
+    prometheus: basePort + 10,
     replica: (number) => {
       if (number < 1 || number > MAX_REPLICA_NUMBER) {
         throw new Error(`replica ${number}: local ports have room for replicas 1-${MAX_REPLICA_NUMBER}`);
@@ -49,12 +51,12 @@ export function clusterPorts(basePort: number): ClusterPorts {
   };
 }
 
-/** Reads CLUSTER_PORT (default 8080), leaving room for the nine ports above it. */
+/** Reads CLUSTER_PORT (default 8080), leaving room for the ten ports above it. */
 export function parseClusterPort(value: string | undefined): number {
   if (value === undefined || value === '') return 8080;
   const port = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(port >= 1024 && port <= 65535 - 9)) {
-    throw new Error(`CLUSTER_PORT must be a whole number from 1024 to ${65535 - 9} (got ${JSON.stringify(value)})`);
+  if (!(port >= 1024 && port <= 65535 - 10)) {
+    throw new Error(`CLUSTER_PORT must be a whole number from 1024 to ${65535 - 10} (got ${JSON.stringify(value)})`);
   }
   return port;
 }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import helmet from 'helmet';
+import type { Registry } from 'prom-client';
 
 /** What GET /healthz reports. */
 export interface HealthReport {
@@ -28,7 +29,7 @@ const projectRoot = findProjectRoot();
 const jqueryDist = dirname(createRequire(import.meta.url).resolve('jquery'));
 
 /** The HTTP side: the chat page, its static files, and the health check. */
-export function createApp(options: { instance: string; health: () => Promise<HealthReport> }): express.Express {
+export function createApp(options: { instance: string; metrics: Registry; health: () => Promise<HealthReport> }): express.Express {
   const app = express();
 
   app.use(
@@ -53,6 +54,12 @@ export function createApp(options: { instance: string; health: () => Promise<Hea
     // Load balancers and compose healthchecks read the status: a replica that cannot reach Redis
     // would refuse every message, and a draining one is on its way out.
     res.status(report.redis === 'down' || report.draining ? 503 : 200).json(report);
+  });
+
+  // For Prometheus, which scrapes each replica directly. The fronts (nginx, HAProxy) do not pass
+  // this path on: it tells anyone who can read it how busy each replica is and what fails.
+  app.get('/metrics', async (_req, res) => {
+    res.type(options.metrics.contentType).send(await options.metrics.metrics());
   });
 
   // The page's "How it works" link: the README this server was built with, as plain text.

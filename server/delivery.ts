@@ -26,6 +26,7 @@ import { isLogId } from '../shared/log-id.js';
 import type { ChatServer } from './chat.js';
 import { parseMessage } from './message.js';
 import { CATCH_UP_PAGE, HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
+import type { ChatMetrics } from './metrics.js';
 
 export interface DeliveryOptions {
   io: ChatServer;
@@ -33,6 +34,7 @@ export interface DeliveryOptions {
   /** This replica's NODE_NUMBER, stamped on the messages it accepts. */
   instance: string;
   logger: Logger;
+  metrics: ChatMetrics;
   /** How often to send clients the log's newest id; 0: never. */
   positionIntervalMs: number;
   /** Aborted when the server shuts down. */
@@ -47,12 +49,14 @@ export interface Delivery {
 }
 
 export function startDelivery(options: DeliveryOptions): Delivery {
-  const { io, log, instance, logger } = options;
+  const { io, log, instance, logger, metrics } = options;
 
   async function accept(sender: { name: string; socketId: string }, payload: unknown): Promise<SendResult> {
+    const acknowledged = metrics.startAck();
     const parsed = parseMessage(payload);
     if (!parsed.ok) {
-      logger.info({ socketId: sender.socketId, reason: parsed.error }, 'rejected a chat message');
+      metrics.messageRefused('invalid');
+      logger.info({ socket: sender.socketId, reason: parsed.error }, 'rejected a chat message');
       return { ok: false, error: parsed.error, retryable: false };
     }
     let appended: Appended;
@@ -62,13 +66,17 @@ export function startDelivery(options: DeliveryOptions): Delivery {
       appended = await log.append({ name: sender.name, text: parsed.text, instance, at: Date.now() }, parsed.key ?? randomUUID());
     } catch (err) {
       // Whatever went wrong is on the server's side (Redis down, frozen, slow): the same message
-      // may well succeed when sent again.
-      logger.warn({ socketId: sender.socketId, reason: (err as Error).message }, 'could not log a chat message');
+      // may well succeed when sent again. Expected, so one line and no stack trace.
+      metrics.messageRefused('log_unavailable');
+      logger.warn({ socket: sender.socketId, reason: (err as Error).message }, 'could not log a chat message');
       return { ok: false, error: (err as Error).message, retryable: true };
     }
     // A duplicate (a retry of a message logged before) is broadcast again: the first broadcast may
     // never have happened. Clients that did receive it keep one copy.
     if (appended.message) io.emit('chat message', appended.message);
+    if (appended.duplicate) metrics.messageDeduplicated();
+    else metrics.messageAccepted();
+    acknowledged();
     return { ok: true, id: appended.id };
   }
 
@@ -78,14 +86,20 @@ export function startDelivery(options: DeliveryOptions): Delivery {
 
   async function read(afterId: string | null): Promise<CatchUpResult> {
     try {
-      if (afterId === null) return { ok: true, messages: await log.latest(HISTORY_LIMIT), complete: true, more: false };
+      if (afterId === null) {
+        const messages = await log.latest(HISTORY_LIMIT);
+        metrics.catchUp('recent', messages.length, true);
+        return { ok: true, messages, complete: true, more: false };
+      }
       // One more than a page, to know whether there are more.
       const messages = await log.after(afterId, CATCH_UP_PAGE + 1);
       const more = messages.length > CATCH_UP_PAGE;
       if (more) messages.pop();
       // The log keeps only its newest entries: if the first one left does not follow on `afterId`,
       // what came in between is gone.
-      return { ok: true, messages, complete: messages.length === 0 || messages[0]!.prev === afterId, more };
+      const complete = messages.length === 0 || messages[0]!.prev === afterId;
+      metrics.catchUp('gap', messages.length, complete);
+      return { ok: true, messages, complete, more };
     } catch (err) {
       logger.warn({ reason: (err as Error).message }, 'could not read the message log for a catch-up');
       return { ok: false, error: 'the message log (Redis) is unavailable: try again' };

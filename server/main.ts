@@ -18,7 +18,8 @@ try {
   process.exit(1);
 }
 
-const logger = pino({ base: { instance: config.instance } });
+// Every line names its replica, to filter a cluster's merged logs on.
+const logger = pino({ base: { replica: config.instance } });
 let server: RunningChatServer | undefined;
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -11,14 +11,15 @@ type AllowRequest = (request: IncomingMessage, callback: (message: string | null
 /**
  * Socket.IO's `allowRequest`, for the polling handshake and the WebSocket upgrade alike. With
  * `allowedOrigins` (ALLOWED_ORIGINS), exactly those; without, the page's own origin: the same host
- * and port the request was sent to (a proxy passes it on in `Host`).
+ * and port the request was sent to (a proxy passes it on in `Host`). Calls `onRefused` for each refusal.
  */
-export function originCheck(allowedOrigins: string[] | undefined): AllowRequest {
+export function originCheck(allowedOrigins: string[] | undefined, onRefused: () => void): AllowRequest {
   return (request, callback) => {
     const { origin, host } = request.headers;
     // No Origin: not a browser (a script, a load generator), which cannot be hijacked this way.
     if (origin === undefined) return callback(null, true);
     const allowed = allowedOrigins ? allowedOrigins.includes(origin) : sameHost(origin, host);
+    if (!allowed) onRefused();
     // The refused origin is not echoed: the WebSocket refusal goes out as an HTML body.
     callback(allowed ? null : 'origin not allowed', allowed);
   };

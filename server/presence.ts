@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ClusterStatus, Presence } from '../shared/events.js';
 import type { ChatServer } from './chat.js';
+import type { ChatMetrics } from './metrics.js';
 
 /** How often each replica reports itself and reads the others. */
 export const PRESENCE_INTERVAL_MS = 1000;
@@ -148,9 +149,10 @@ export function startPresence(options: {
   instance: string;
   url: string | undefined;
   logger: Logger;
+  metrics: ChatMetrics;
   signal: AbortSignal;
 }): { withdraw(): Promise<void> } {
-  const { io, store, instance, url, logger, signal } = options;
+  const { io, store, instance, url, logger, metrics, signal } = options;
   const id = randomUUID();
   const since = Date.now();
   const joinsAndLeaves = new JoinsAndLeaves();
@@ -177,6 +179,7 @@ export function startPresence(options: {
       const reports = await store.readAll();
 
       const names = new Set(newestPerInstance(reports).flatMap((report) => Object.keys(report.people)));
+      metrics.presenceRead(newestPerInstance(reports).length, names.size);
       const crowd = names.size > NOTICE_CROWD_LIMIT;
       if (!crowd || performance.now() - lastSentAt >= CROWD_UPDATE_SPACING_MS) {
         const nextCluster = clusterStatusOf(reports);
@@ -200,6 +203,7 @@ export function startPresence(options: {
       }
     } catch (err) {
       // Redis unavailable: the last list stays up; /healthz and the connection errors say why.
+      metrics.presenceFailed();
       logger.debug({ err }, 'presence: %s', (err as Error).message);
     } finally {
       busy = false;

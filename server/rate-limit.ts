@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'socket.io';
 import type { SendResult } from '../shared/events.js';
+import type { ChatMetrics } from './metrics.js';
 
 /** What an acknowledged event over the limit gets back; the page keeps the message and retries. */
 export const SLOW_DOWN: SendResult = { ok: false, error: 'slow down', retryable: true };
@@ -36,10 +37,11 @@ export class TokenBucket {
  * Applies the limit to `socket`'s incoming events. An event over the limit is dropped; if it came
  * with an acknowledgement, that says "slow down".
  */
-export function limitEventRate(socket: Socket, limit: { burst: number; perSecond: number }): void {
+export function limitEventRate(socket: Socket, limit: { burst: number; perSecond: number }, metrics: ChatMetrics): void {
   const bucket = new TokenBucket(limit.burst, limit.perSecond);
   socket.use((event, next) => {
     if (bucket.take()) return next();
+    metrics.rateLimited(String(event[0]));
     const ack = event.at(-1);
     if (typeof ack === 'function') ack(SLOW_DOWN);
   });

@@ -6,6 +6,8 @@ import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
 import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import type { RedisAdapterKind } from './config.js';
+import type { ChatMetrics, RedisOperation } from './metrics.js';
+import { reportOutages } from './redis-outages.js';
 
 /** How long a command may take, round trip, before the replica treats Redis as unavailable. */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000;
@@ -54,7 +56,7 @@ export interface RedisConnection {
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
  * keeps retrying (and this promise keeps waiting); every failure is logged.
  */
-export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger): Promise<RedisConnection> {
+export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger, metrics: ChatMetrics): Promise<RedisConnection> {
   const commands: RedisClientType = createClient({
     url,
     // node-redis would otherwise queue commands while disconnected and run them on reconnect,
@@ -67,19 +69,19 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
 
   // Without an 'error' listener, a Redis outage would crash the process; node-redis reconnects by
   // itself, and subscribes again to the adapter's channels before it reports 'ready'.
-  commands.on('error', (err: Error) => logger.error({ err }, 'redis: %s', err.message));
-  subscriber.on('error', (err: Error) => logger.error({ err }, 'redis subscriber: %s', err.message));
+  reportOutages(commands, 'commands', logger, metrics);
+  reportOutages(subscriber, 'subscriber', logger, metrics);
 
   logger.info('connecting to Redis at %s', redactPassword(url));
   await connectOrRefuseCredentials([commands, subscriber]);
 
   return {
     commands,
-    adapter: createRedisAdapter(adapterKind, commands, subscriber, logger),
+    adapter: createRedisAdapter(adapterKind, commands, subscriber, logger, metrics),
     isHealthy: async () => {
       if (!subscriber.isReady) return false;
       try {
-        return (await answeredInTime(commands.ping())) === 'PONG';
+        return (await metrics.redis('ping', answeredInTime(commands.ping()))) === 'PONG';
       } catch {
         return false;
       }
@@ -96,15 +98,16 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
  * same on a single Redis, and the one to pick for a Redis Cluster. The README's Performance section
  * compares the two on one Redis.
  */
-function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger) {
+function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
+  const publishes = { operation: 'publish', metrics } as const;
   if (kind === 'sharded') {
     return createShardedAdapter(
-      withDroppedPromisesReported(publisher, ['sPublish'], logger),
+      withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes),
       withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
     );
   }
   return createAdapter(
-    withDroppedPromisesReported(publisher, ['publish'], logger),
+    withDroppedPromisesReported(publisher, ['publish'], logger, publishes),
     withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
   );
 }
@@ -115,17 +118,26 @@ function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, 
  * returns. While Redis is down, those promises reject, and an unhandled rejection ends a Node
  * process: every replica that broadcast during an outage would exit. The adapter is given a view
  * of each client whose `methods` report their failure instead. A publish lost this way loses no
- * chat message: clients fill the gap from the message log (server/delivery.ts).
+ * chat message: clients fill the gap from the message log (server/delivery.ts). With `timed`,
+ * each call is timed as that operation.
  */
-function withDroppedPromisesReported(client: RedisClientType, methods: string[], logger: Logger): RedisClientType {
+function withDroppedPromisesReported(
+  client: RedisClientType,
+  methods: string[],
+  logger: Logger,
+  timed?: { operation: RedisOperation; metrics: ChatMetrics },
+): RedisClientType {
   return new Proxy(client, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof property !== 'string' || !methods.includes(property) || typeof value !== 'function') return value;
-      return (...args: unknown[]) =>
-        (value.apply(receiver, args) as Promise<unknown>).catch((err: Error) => {
-          logger.warn({ err }, 'redis: %s failed: %s', property, err.message);
+      return (...args: unknown[]) => {
+        const sent = value.apply(receiver, args) as Promise<unknown>;
+        // Expected while Redis is down: the reason, no stack trace.
+        return (timed ? timed.metrics.redis(timed.operation, sent) : sent).catch((err: Error) => {
+          logger.warn({ command: property, reason: err.message }, 'redis: %s failed', property);
         });
+      };
     },
   });
 }

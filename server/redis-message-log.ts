@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { ChatMessage } from '../shared/events.js';
 import { isLogId } from '../shared/log-id.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
+import type { ChatMetrics } from './metrics.js';
 import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
 
 // The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
@@ -41,7 +42,7 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, capacity: number, logger: Logger): MessageLog {
+export function createRedisMessageLog(client: RedisClientType, capacity: number, logger: Logger, metrics: ChatMetrics): MessageLog {
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
   async function runAppendScript(keys: string[], args: string[]): Promise<unknown> {
@@ -64,6 +65,8 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
     }
   }
 
+  const read = <T>(command: Promise<T>) => metrics.redis('read', answeredInTime(command));
+
   function parseEntries(entries: { id: string; message: Record<string, string> }[] | null): ChatMessage[] {
     return (entries ?? []).map((entry) => parse(entry.id, entry.message.prev ?? '', entry.message.message ?? '')).filter((message) => message !== undefined);
   }
@@ -71,17 +74,18 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const reply = await runAppendScript([LOG_KEY, messageKey(key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]).catch((err: Error) => {
+      const appending = runAppendScript([LOG_KEY, messageKey(key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
+      const reply = await metrics.redis('append', appending).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
       const [id, prev, storedJson, duplicate] = reply as [string, string, string | null, number];
       if (!duplicate) return { duplicate: false, id, message: { id, prev, ...message } };
       return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, prev, storedJson) };
     },
-    latest: async (limit) => parseEntries(await answeredInTime(client.xRevRange(LOG_KEY, '+', '-', { COUNT: limit }))).reverse(),
+    latest: async (limit) => parseEntries(await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: limit }))).reverse(),
     // `(` makes the start exclusive (Redis 6.2+).
-    after: async (id, limit) => parseEntries(await answeredInTime(client.xRange(LOG_KEY, `(${id}`, '+', { COUNT: limit }))),
-    newestId: async () => (await answeredInTime(client.xRevRange(LOG_KEY, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
+    after: async (id, limit) => parseEntries(await read(client.xRange(LOG_KEY, `(${id}`, '+', { COUNT: limit }))),
+    newestId: async () => (await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
   };
 }
 

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { RedisClientType } from 'redis';
 import { z } from 'zod';
+import type { ChatMetrics } from './metrics.js';
 import { REPORT_TTL_MS, type PresenceStore, type ReplicaReport } from './presence.js';
 import { answeredInTime } from './redis-adapter.js';
 
@@ -21,15 +22,16 @@ const reportSchema = z.object({
   people: z.record(z.string(), z.number()),
 });
 
-export function createRedisPresenceStore(client: RedisClientType, logger: Logger): PresenceStore {
+export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {
   return {
     publish: async (report) => {
-      await answeredInTime(client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: REPORT_TTL_MS }).sAdd(REGISTRY_KEY, report.id).exec());
+      const publishing = client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: REPORT_TTL_MS }).sAdd(REGISTRY_KEY, report.id).exec();
+      await metrics.redis('presence_report', answeredInTime(publishing));
     },
     readAll: async () => {
-      const ids = await answeredInTime(client.sMembers(REGISTRY_KEY));
+      const ids = await metrics.redis('presence_read', answeredInTime(client.sMembers(REGISTRY_KEY)));
       if (ids.length === 0) return [];
-      const values = await answeredInTime(client.mGet(ids.map(reportKey)));
+      const values = await metrics.redis('presence_read', answeredInTime(client.mGet(ids.map(reportKey))));
       const reports: ReplicaReport[] = [];
       const expired: string[] = [];
       for (const [index, value] of values.entries()) {

@@ -7,6 +7,7 @@ import { startDelivery } from './delivery.js';
 import type { Config } from './config.js';
 import { closeConnectionsInBatches } from './drain.js';
 import { createMemoryLog } from './message-log.js';
+import { createMetrics } from './metrics.js';
 import { originCheck } from './origin-check.js';
 import { createMemoryPresenceStore, startPresence } from './presence.js';
 import { connectRedis } from './redis-adapter.js';
@@ -43,15 +44,17 @@ export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
  * messages, the chat handlers and presence.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger) : undefined;
+  const metrics = createMetrics();
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger, metrics) : undefined;
   if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
-  const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger) : createMemoryLog(config.logCapacity);
+  const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger, metrics) : createMemoryLog(config.logCapacity);
   const stopping = new AbortController();
 
   let draining = false;
 
   const app = createApp({
     instance: config.instance,
+    metrics: metrics.registry,
     health: async () => ({
       instance: config.instance,
       redis: redis ? ((await redis.isHealthy()) ? 'up' : 'down') : 'none',
@@ -63,22 +66,32 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const io: ChatServer = new Server(httpServer, {
     adapter: redis?.adapter,
     maxHttpBufferSize: MAX_FRAME_BYTES,
-    allowRequest: originCheck(config.allowedOrigins),
+    allowRequest: originCheck(config.allowedOrigins, () => metrics.connectionRefused('origin')),
     pingInterval: config.heartbeat.intervalMs,
     pingTimeout: config.heartbeat.timeoutMs,
   });
+  metrics.watch(io);
   io.on('connection', (socket) => {
-    limitEventRate(socket, config.rateLimit);
-    closeIfFallingBehind(socket, logger);
+    limitEventRate(socket, config.rateLimit, metrics);
+    closeIfFallingBehind(socket, logger, metrics);
   });
-  const delivery = startDelivery({ io, log, instance: config.instance, logger, positionIntervalMs: config.positionIntervalMs, signal: stopping.signal });
+  const delivery = startDelivery({
+    io,
+    log,
+    instance: config.instance,
+    logger,
+    metrics,
+    positionIntervalMs: config.positionIntervalMs,
+    signal: stopping.signal,
+  });
   registerChatHandlers(io, { instance: config.instance, delivery });
   const presence = startPresence({
     io,
-    store: redis ? createRedisPresenceStore(redis.commands, logger) : createMemoryPresenceStore(),
+    store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),
     instance: config.instance,
     url: config.publicUrl,
     logger,
+    metrics,
     signal: stopping.signal,
   });
 
@@ -107,6 +120,8 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
       // sends the client to another one (nginx: proxy_next_upstream) and marks this one down.
       httpServer.close();
       logger.info({ connections: io.of('/').sockets.size }, 'draining: closing connections in batches');
+      metrics.drainStarted();
+      metrics.drainClosed(io.of('/').sockets.size);
       await closeConnectionsInBatches(io);
       await close();
     },

@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Socket } from 'socket.io';
+import type { ChatMetrics } from './metrics.js';
 
 /** Packets queued for one connection before it counts as falling behind: a few hundred messages. */
 export const MAX_QUEUED_PACKETS = 500;
@@ -16,7 +17,7 @@ export const MAX_QUEUED_PACKETS = 500;
  */
 export const STALL_MS = 2000;
 
-export function closeIfFallingBehind(socket: Socket, logger: Logger): void {
+export function closeIfFallingBehind(socket: Socket, logger: Logger, metrics: ChatMetrics): void {
   let queued = 0;
   let lastFlushAt = performance.now();
   // Engine.IO's public events: every packet is created, then flushed to the transport with others
@@ -24,7 +25,8 @@ export function closeIfFallingBehind(socket: Socket, logger: Logger): void {
   socket.conn.on('packetCreate', () => {
     queued += 1;
     if (queued <= MAX_QUEUED_PACKETS || performance.now() - lastFlushAt < STALL_MS || socket.conn.readyState !== 'open') return;
-    logger.warn({ socketId: socket.id, queued }, 'closing a connection that stopped reading');
+    logger.warn({ socket: socket.id, queued }, 'closing a connection that stopped reading');
+    metrics.slowReaderClosed();
     socket.conn.close(true); // true: discard the queue instead of waiting to flush it
   });
   socket.conn.on('flush', (packets: unknown[]) => {

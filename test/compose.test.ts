@@ -1,5 +1,5 @@
 /**
- * Static checks of docker-compose.yml and its two overrides, the HAProxy and Traefik fronts (no
+ * Static checks of docker-compose.yml and its overrides, the HAProxy and Traefik fronts and Prometheus (no
  * Docker engine needed): docker-compose accepts them, and the topology they resolve to matches
  * nginx/nginx.conf, haproxy/haproxy.cfg and the local launcher's port scheme.
  */
@@ -9,12 +9,14 @@ import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
+import { PROMETHEUS_DIR } from '../cluster/prometheus-conf.js';
 import { DOCKER_COMPOSE, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers } from '../cluster/topology.js';
 
 const COMPOSE_FILE = resolve(PROJECT_ROOT, 'docker-compose.yml');
 const HAPROXY_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.haproxy.yml');
 const TRAEFIK_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.traefik.yml');
+const PROMETHEUS_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.prometheus.yml');
 
 /** The ports compose publishes on the host follow the local launcher's scheme from 8080. */
 const HOST_PORTS = clusterPorts(8080);
@@ -221,4 +223,17 @@ test('the Traefik override adds Traefik on 8070, and labels every replica with t
     assert.equal(labels['traefik.http.services.chat.loadbalancer.sticky.cookie'], 'true', `chat${n}`);
     assert.equal(labels['traefik.http.services.chat.loadbalancer.healthcheck.path'], '/healthz', `chat${n}`);
   }
+});
+
+test('the Prometheus override adds Prometheus on 127.0.0.1:9090, with prometheus/ as its config', () => {
+  const { status, stderr } = dockerCompose([PROMETHEUS_OVERRIDE], 'config', '-q');
+  assert.equal(status, 0, stderr);
+  const prometheus = service('prometheus', [PROMETHEUS_OVERRIDE]);
+  assert.deepEqual(
+    mounts(prometheus).find((mount) => mount.target === '/etc/prometheus'),
+    { source: PROMETHEUS_DIR, target: '/etc/prometheus', readOnly: true },
+  );
+  // Loopback only: Prometheus answers any query about the cluster. (docker-compose writes a port
+  // with a host address in the short form.)
+  assert.deepEqual(prometheus.ports as unknown, ['127.0.0.1:9090:9090/tcp']);
 });

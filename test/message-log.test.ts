@@ -10,6 +10,7 @@ import { createClient, type RedisClientType } from 'redis';
 import type { ChildService } from '../cluster/child-process.js';
 import { compareLogIds, isLogId } from '../shared/log-id.js';
 import { createMemoryLog, type MessageLog, type NewMessage } from '../server/message-log.js';
+import { createMetrics } from '../server/metrics.js';
 import { createRedisMessageLog } from '../server/redis-message-log.js';
 import { freePort, makeTempDir, startRedis } from './helpers.js';
 
@@ -125,10 +126,10 @@ describe('on a real redis-server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, CAPACITY, logger));
+  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, CAPACITY, logger, createMetrics()));
 
   test('an entry that is not a chat message (written by anything else with access) is skipped', async () => {
-    const log = createRedisMessageLog(client, CAPACITY, logger);
+    const log = createRedisMessageLog(client, CAPACITY, logger, createMetrics());
     const before = await log.append(draft('before the junk'), 'junk-before');
     await client.xAdd('{chat}:log', '*', { message: '{"text":42}' });
     await client.xAdd('{chat}:log', '*', { message: 'not json' });
@@ -140,7 +141,7 @@ describe('on a real redis-server', () => {
   });
 
   test('after a restart of Redis with its append-only file, the log is still there', async () => {
-    const log = createRedisMessageLog(client, CAPACITY, logger);
+    const log = createRedisMessageLog(client, CAPACITY, logger, createMetrics());
     const kept = await log.append(draft('survives a restart'), 'restart-key');
     const port = Number(new URL(client.options?.url ?? '').port);
     await redis?.stop();
@@ -148,7 +149,7 @@ describe('on a real redis-server', () => {
     const fresh = createClient({ url: `redis://127.0.0.1:${port}` });
     await fresh.connect();
     try {
-      const reopened = createRedisMessageLog(fresh as RedisClientType, CAPACITY, logger);
+      const reopened = createRedisMessageLog(fresh as RedisClientType, CAPACITY, logger, createMetrics());
       assert.deepEqual((await reopened.latest(1))[0], kept.message);
       // Its script cache was emptied by the restart: appending still works (NOSCRIPT, then EVAL).
       const next = await reopened.append(draft('after the restart'), 'restart-key-2');

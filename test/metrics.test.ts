@@ -1,0 +1,215 @@
+/**
+ * Metrics and operator logs, for real: the alert rules and the Prometheus config checked by
+ * promtool; then a cluster scraped every second by a real Prometheus (Debian's), queried through its
+ * HTTP API after clients chat, through a Redis restart (and what the replicas log about it), and
+ * after a replica is SIGKILLed. /metrics is served by each replica, and by neither front.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ChildService } from '../cluster/child-process.js';
+import { startCluster, startHaproxy, type RunningCluster } from '../cluster/cluster.js';
+import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
+import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../cluster/prometheus-conf.js';
+import { PROMTOOL, requireProgram } from '../cluster/system-programs.js';
+import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
+import { getHealth, httpGetText, ListeningClient, makeTempDir, NO_RATE_LIMIT, pollUntil, runToExit, sendMessage, STACK_FRAME, startRedis } from './helpers.js';
+
+// Clear of a user's `npm run cluster` (8080-8090), the e2e suite (18080-) and the other Node tests.
+const BASE_PORT = 25080;
+/** The HAProxy front, beside the cluster's nginx. */
+const HAPROXY_PORT = BASE_PORT - 1;
+
+describe('the alert rules and the Prometheus config, statically', () => {
+  test('`promtool check rules` accepts alerts.yml, and its unit tests (alerts.test.yml) pass', async () => {
+    const promtool = requireProgram(PROMTOOL);
+    const checked = await runToExit(promtool, ['check', 'rules', join(PROMETHEUS_DIR, 'alerts.yml')]);
+    assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+    const tested = await runToExit(promtool, ['test', 'rules', join(PROMETHEUS_DIR, 'alerts.test.yml')]);
+    assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+  });
+
+  test('prometheus.yml scrapes the replicas nginx.conf lists; promtool accepts it and its local copy', async () => {
+    const config = readFileSync(PROMETHEUS_CONFIG_PATH, 'utf8');
+    assert.deepEqual(prometheusReplicaNumbers(config), replicaNumbers());
+    const promtool = requireProgram(PROMTOOL);
+    const real = await runToExit(promtool, ['check', 'config', PROMETHEUS_CONFIG_PATH]);
+    assert.equal(real.code, 0, real.stdout + real.stderr);
+    const dir = makeTempDir('prometheus-config');
+    try {
+      const file = join(dir, 'prometheus.yml');
+      writeFileSync(file, deriveLocalPrometheusConfig(config, clusterPorts(BASE_PORT)));
+      const local = await runToExit(promtool, ['check', 'config', file]);
+      assert.equal(local.code, 0, local.stdout + local.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
+  let cluster: RunningCluster;
+  let haproxy: ChildService | undefined;
+  let restartedRedis: ChildService | undefined;
+
+  before(async () => {
+    cluster = await startCluster({ basePort: BASE_PORT, prometheus: true, replicaEnv: NO_RATE_LIMIT });
+    haproxy = await startHaproxy({
+      name: 'haproxy-metrics',
+      cfg: readFileSync(HAPROXY_CFG_PATH, 'utf8'),
+      ports: { ...cluster.ports, front: HAPROXY_PORT },
+      dir: cluster.stateDir,
+    });
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    await cluster?.stop();
+    await restartedRedis?.stop();
+  });
+
+  /** An instant query through Prometheus's HTTP API. */
+  async function query(promql: string): Promise<Sample[]> {
+    const response = await fetch(`${cluster.prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    const body = (await response.json()) as { status: string; data?: { result: Sample[] }; error?: string };
+    assert.equal(body.status, 'success', `${promql}: ${body.error}`);
+    return body.data!.result;
+  }
+
+  /** `promql`'s result as { label value: number }, keyed by `label`. */
+  async function queryBy(promql: string, label: string): Promise<Record<string, number>> {
+    return Object.fromEntries((await query(promql)).map((sample) => [sample.metric[label] ?? '', Number(sample.value[1])]));
+  }
+
+  test('each replica serves /metrics, and promtool finds nothing wrong with the chat_ ones', async () => {
+    for (const replica of cluster.replicas) {
+      const response = await httpGetText(`${replica.url}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(response.contentType, /^text\/plain; version=0\.0\.4/);
+      assert.match(response.body, /^chat_connections\{transport="websocket"\} \d+$/m);
+      assert.match(response.body, /^process_resident_memory_bytes \d+/m, 'the default metrics');
+      const linted = spawnSync(requireProgram(PROMTOOL), ['check', 'metrics'], { input: response.body, encoding: 'utf8' });
+      // prom-client's own Node.js gauges end in _total (nodejs_active_handles_total…): not ours to rename.
+      const ours = `${linted.stdout}${linted.stderr}`.split('\n').filter((line) => line.startsWith('chat_'));
+      assert.deepEqual(ours, [], `replica ${replica.number}`);
+    }
+  });
+
+  test('neither nginx nor HAProxy serves /metrics, however it is spelled', async () => {
+    const fronts = { nginx: cluster.url, haproxy: `http://127.0.0.1:${HAPROXY_PORT}` };
+    // What the replicas answer with their metrics: each spelling is checked directly first.
+    const spellings = ['/metrics', '/metrics/', '/METRICS', '/Metrics/', '/metrics?format=text'];
+    for (const path of spellings) assert.equal((await httpGetText(`${cluster.replicas[0]!.url}${path}`)).status, 200, `${path} on a replica`);
+    for (const [front, url] of Object.entries(fronts)) {
+      assert.equal((await getHealth(url)).status, 200, `${front} passes other paths on`);
+      for (const path of spellings) {
+        const response = await httpGetText(`${url}${path}`);
+        assert.equal(response.status, 404, `${path} through ${front}`);
+        assert.doesNotMatch(response.body, /chat_/, `${path} through ${front}`);
+      }
+    }
+  });
+
+  test('after clients connect and chat, Prometheus counts connections per replica and messages across replicas', async (t) => {
+    // 1, 2 and 3 WebSocket clients on replicas 1-3, and one long-polling client on replica 4.
+    const clients: ListeningClient[] = [];
+    for (const replica of cluster.replicas.slice(0, 3)) {
+      for (let n = 0; n < replica.number; n++) clients.push(await ListeningClient.connect(replica.url));
+    }
+    clients.push(await ListeningClient.connect(cluster.replicas[3]!.url, { transports: ['polling'] }));
+    t.after(() => {
+      for (const client of clients) client.close();
+    });
+
+    const senders = [clients[0]!, clients.at(-2)!]; // on replicas 1 and 3
+    for (let n = 0; n < 8; n++) {
+      const result = await sendMessage(senders[n % 2]!.socket, `counted ${n}`);
+      assert.equal(result !== 'no answer' && result.ok, true, JSON.stringify(result));
+    }
+
+    await pollUntil(
+      () => queryBy('sum by (replica) (chat_connections)', 'replica'),
+      (counts) => JSON.stringify(counts) === JSON.stringify({ 1: 1, 2: 2, 3: 3, 4: 1 }),
+      { what: 'the connections per replica' },
+    );
+    assert.deepEqual(await queryBy('chat_connections{replica="4"}', 'transport'), { polling: 1, websocket: 0 });
+    await pollUntil(
+      () => query('sum(chat_messages_accepted_total)'),
+      (result) => result[0]?.value[1] === '8',
+      { what: 'eight messages across the replicas' },
+    );
+    assert.equal((await query('sum(chat_message_ack_duration_seconds_count)'))[0]?.value[1], '8');
+    // Every message reached all seven clients, each through its own replica's adapter: the two
+    // replicas that sent and the two that only received count alike.
+    await pollUntil(
+      () => queryBy('sum by (replica) (chat_deliveries_total{event="chat message"})', 'replica'),
+      (deliveries) => JSON.stringify(deliveries) === JSON.stringify({ 1: 8, 2: 16, 3: 24, 4: 8 }),
+      { what: 'eight deliveries per client' },
+    );
+  });
+
+  test('a Redis restart: each replica logs one line per connection lost and one when back, no stack trace', async () => {
+    const logSizes = cluster.replicas.map((replica) => statSync(replica.process.logFile).size);
+    process.kill(cluster.redis.pid, 'SIGKILL');
+    await pollUntil(
+      () => Promise.all(cluster.replicas.map(async (replica) => (await getHealth(replica.url)).status)),
+      (statuses) => statuses.every((status) => status === 503),
+      { what: 'every replica to notice' },
+    );
+    const port = cluster.ports.redis;
+    restartedRedis = await startRedis({ port, dir: cluster.stateDir, name: 'redis-restarted', password: cluster.redisPassword });
+    await pollUntil(
+      () => Promise.all(cluster.replicas.map(async (replica) => (await getHealth(replica.url)).status)),
+      (statuses) => statuses.every((status) => status === 200),
+      { what: 'every replica to be back' },
+    );
+
+    for (const [index, replica] of cluster.replicas.entries()) {
+      const lines = readFileSync(replica.process.logFile, 'utf8').slice(logSizes[index]).trim().split('\n');
+      const entries = lines.map((line) => JSON.parse(line) as { level: number; msg: string; replica?: string; connection?: string; reason?: string });
+      const who = `replica ${replica.number}:\n${lines.join('\n')}`;
+      assert.doesNotMatch(lines.join('\n'), STACK_FRAME, who);
+      assert.ok(
+        entries.every((entry) => entry.replica === String(replica.number)),
+        who,
+      );
+      const redisLines = entries.filter((entry) => entry.msg.startsWith('redis:')).map((entry) => `${entry.connection} ${entry.msg}`);
+      assert.deepEqual(
+        redisLines.sort(),
+        [
+          'commands redis: connection lost, reconnecting',
+          'commands redis: connection restored',
+          'subscriber redis: connection lost, reconnecting',
+          'subscriber redis: connection restored',
+        ],
+        who,
+      );
+      assert.ok(
+        entries.filter((entry) => entry.msg === 'redis: connection lost, reconnecting').every((entry) => entry.reason),
+        `${who}\nthe lines about a loss say why`,
+      );
+    }
+    await pollUntil(
+      () => queryBy('sum by (connection) (chat_redis_connection_losses_total)', 'connection'),
+      (losses) => losses.commands === 4 && losses.subscriber === 4,
+      { what: 'one loss per connection and replica' },
+    );
+  });
+
+  // Last: it kills a replica the tests above use.
+  test('a replica killed with SIGKILL shows as down (up == 0), the others as up', async () => {
+    process.kill(cluster.replicas[1]!.process.pid, 'SIGKILL');
+    await pollUntil(
+      () => queryBy('up{job="chat"}', 'replica'),
+      (up) => JSON.stringify(up) === JSON.stringify({ 1: 1, 2: 0, 3: 1, 4: 1 }),
+      { what: 'replica 2 down, the others up' },
+    );
+  });
+});
