@@ -3,30 +3,38 @@
  * side in one run (bench/setups.ts), so that their ratios mean something on a shared machine:
  * nginx's cost (single-nginx / single-direct), the cost of Redis and the log (cluster /
  * single-nginx), and the sharded adapter against the classic one (cluster-sharded / cluster).
+ * With Redis, it also counts Redis's own work: commands and CPU per message, and per replica per
+ * second while nobody chats. `--baseline=<rev>` adds the classic cluster running the server of
+ * that commit (bench/baseline.ts), to measure what a change costs in the same run.
  * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
  * process only measures, through probe clients connected to each replica.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { createClient } from 'redis';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../shared/events.js';
+import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
 import { SETUPS, startSetup, treeRssBytes, type RunningSetup, type SetupName } from './setups.js';
 
 const quick = process.argv.includes('--quick');
-const resultsDir = process.argv.find((arg) => arg.startsWith('--results='))?.slice('--results='.length) ?? join(PROJECT_ROOT, 'bench', 'results');
+const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+const resultsDir = option('results') ?? join(PROJECT_ROOT, 'bench', 'results');
+const baselineRevision = option('baseline');
 
 /** The plan: the issue's scenarios at full size, or a few hundred clients for a few seconds. */
 const PLAN = quick
-  ? { workers: 2, capacitySteps: [200], fanoutClients: 200, fanoutRate: 20, fanoutMs: 1000, ceilingRates: [50], ceilingMs: 1000 }
+  ? { workers: 2, capacitySteps: [200], fanoutClients: 200, idleMs: 1000, fanoutRate: 20, fanoutMs: 1000, ceilingRates: [50], ceilingMs: 1000 }
   : {
       workers: 4,
+      idleMs: 10_000,
       capacitySteps: [1000, 5000, 20_000],
       fanoutClients: 1000,
       fanoutRate: 20,
@@ -79,6 +87,15 @@ interface Delivery {
   /** The load workers' CPU, as a share of the machine. */
   generatorCpuShare: number;
   generatorSaturated: boolean;
+  /** What Redis did for each acknowledged message; null without Redis. */
+  redisPerMessage: RedisWork | null;
+}
+
+/** Redis's work over a window: commands it ran (those inside scripts too), and its CPU time. */
+interface RedisWork {
+  commands: number;
+  cpuMicros: number;
+  byCommand: Record<string, number>;
 }
 
 interface CapacityStep {
@@ -91,6 +108,8 @@ interface CapacityStep {
 interface SetupResult {
   setup: SetupName;
   capacity: CapacityStep[];
+  /** Redis's work per second and replica while clients are connected and nobody chats; null without Redis. */
+  redisIdlePerReplicaSecond: RedisWork | null;
   fanout: Delivery;
   ceiling: { steps: Delivery[]; deliveriesPerSecond: number | null };
 }
@@ -191,6 +210,7 @@ async function connectProbes(setup: RunningSetup): Promise<{ latencies: { same: 
 async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messagesPerSecond: number, durationMs: number, phase: string): Promise<Delivery> {
   const probes = await connectProbes(setup);
   try {
+    const redisBefore = await redisSnapshot(setup);
     await workers.send(messagesPerSecond, durationMs, phase);
     // Deliveries may still be in flight when the last send is answered, and a saturated machine
     // can pause for a while: ask again every 300 ms until every delivery is in, or none has come
@@ -204,11 +224,13 @@ async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messag
       reports = next;
     }
     const { delivered, expected: expectedDeliveries } = deliveries(reports);
+    const redisAfter = await redisSnapshot(setup);
     // The workers' CPU as a share of the whole machine.
     const cpuShare = reports.reduce((sum, report) => sum + report.cpuShare, 0) / cpus().length;
+    const acknowledged = reports.reduce((sum, report) => sum + report.acknowledged.length, 0);
     return {
       messagesPerSecond,
-      acknowledged: reports.reduce((sum, report) => sum + report.acknowledged.length, 0),
+      acknowledged,
       expectedDeliveries,
       delivered,
       lost: expectedDeliveries - delivered,
@@ -219,6 +241,7 @@ async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messag
       crossReplica: probes.latencies.cross.length ? percentiles(probes.latencies.cross) : null,
       generatorCpuShare: Number(cpuShare.toFixed(2)),
       generatorSaturated: cpuShare >= SATURATED_MACHINE_SHARE,
+      redisPerMessage: redisBefore && redisAfter && acknowledged ? redisWork(redisBefore, redisAfter, acknowledged) : null,
     };
   } finally {
     probes.close();
@@ -249,6 +272,39 @@ function countBy(values: string[]): Record<string, number> {
 
 function total(reports: WorkerReport[]): number {
   return reports.reduce((sum, report) => sum + Object.values(report.receivedBy).reduce((a, b) => a + b, 0), 0);
+}
+
+interface RedisSnapshot {
+  calls: Record<string, number>;
+  cpuMicros: number;
+}
+
+/** Redis's command counts (INFO commandstats) and CPU time (/proc), or null without Redis. */
+async function redisSnapshot(setup: RunningSetup): Promise<RedisSnapshot | null> {
+  if (!setup.redisUrl || !setup.pids.redis) return null;
+  const client = createClient({ url: setup.redisUrl });
+  await client.connect();
+  try {
+    const info = await client.info('commandstats');
+    const calls: Record<string, number> = {};
+    for (const [, command, count] of info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)) calls[command!] = Number(count);
+    // Fields 14 and 15 of /proc/PID/stat: user and system time, in clock ticks (100 a second).
+    const fields = readFileSync(`/proc/${setup.pids.redis}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { calls, cpuMicros: (Number(fields[11]) + Number(fields[12])) * 10_000 };
+  } finally {
+    client.destroy();
+  }
+}
+
+/** Redis's work between two snapshots, divided by `per`. The snapshots' own INFO calls are left out. */
+function redisWork(before: RedisSnapshot, after: RedisSnapshot, per: number): RedisWork {
+  const byCommand: Record<string, number> = {};
+  for (const [command, calls] of Object.entries(after.calls)) {
+    const ran = calls - (before.calls[command] ?? 0) - (command === 'info' ? 1 : 0);
+    if (ran > 0) byCommand[command] = Number((ran / per).toFixed(3));
+  }
+  const commands = Object.values(byCommand).reduce((sum, value) => sum + value, 0);
+  return { commands: Number(commands.toFixed(3)), cpuMicros: Math.round((after.cpuMicros - before.cpuMicros) / per), byCommand };
 }
 
 function memory(setup: RunningSetup): { replicas: number; nginx: number | null; redis: number | null } {
@@ -293,14 +349,19 @@ async function measureCapacity(setup: RunningSetup): Promise<CapacityStep[]> {
 const began = performance.now();
 const progress = (what: string) => console.error(`  [${((performance.now() - began) / 1000).toFixed(0)} s] ${what}`);
 
-async function measureSetup(name: SetupName): Promise<SetupResult> {
-  const setup = await startSetup(name, BASE_PORT);
+async function measureSetup(name: SetupName, replicaEntry?: string): Promise<SetupResult> {
+  const setup = await startSetup(name, BASE_PORT, replicaEntry);
   try {
     const capacity = await measureCapacity(setup);
     const workers = new LoadWorkers(PLAN.workers);
     try {
-      progress(`fan-out: ${PLAN.fanoutClients} clients, ${PLAN.fanoutRate} messages/s for ${PLAN.fanoutMs / 1000} s`);
       await workers.connect(setup.url, PLAN.fanoutClients);
+      progress(`idle: ${PLAN.fanoutClients} clients, nobody chatting, for ${PLAN.idleMs / 1000} s`);
+      const idleBefore = await redisSnapshot(setup);
+      await new Promise((resolve) => setTimeout(resolve, PLAN.idleMs));
+      const idleAfter = await redisSnapshot(setup);
+      const redisIdlePerReplicaSecond = idleBefore && idleAfter ? redisWork(idleBefore, idleAfter, setup.replicaUrls.length * (PLAN.idleMs / 1000)) : null;
+      progress(`fan-out: ${PLAN.fanoutClients} clients, ${PLAN.fanoutRate} messages/s for ${PLAN.fanoutMs / 1000} s`);
       const fanout = await measureDelivery(workers, setup, PLAN.fanoutRate, PLAN.fanoutMs, 'fan-out');
       const steps: Delivery[] = [];
       // Every rate is tried, even past one that failed: on a shared machine one step can fail on a
@@ -311,6 +372,7 @@ async function measureSetup(name: SetupName): Promise<SetupResult> {
       return {
         setup: name,
         capacity,
+        redisIdlePerReplicaSecond,
         fanout,
         ceiling: { steps, deliveriesPerSecond: passing.length ? Math.max(...passing.map((step) => step.deliveriesPerSecond)) : null },
       };
@@ -339,6 +401,8 @@ function printTable(results: SetupResult[]): void {
       'lost/dup/disconnected': `${fanout.lost}/${fanout.duplicated}/${Object.values(fanout.disconnects).reduce((a, b) => a + b, 0)}`,
       'ceiling deliveries/s': result.ceiling.deliveriesPerSecond ?? 'none passed',
       'generator CPU (machine)': `${Math.round(fanout.generatorCpuShare * 100)} %${fanout.generatorSaturated ? ' SATURATED' : ''}`,
+      'Redis per message: commands, CPU µs': fanout.redisPerMessage ? `${fanout.redisPerMessage.commands}, ${fanout.redisPerMessage.cpuMicros}` : '–',
+      'Redis idle per replica/s': result.redisIdlePerReplicaSecond ? String(result.redisIdlePerReplicaSecond.commands) : '–',
     };
   });
   console.table(rows);
@@ -349,14 +413,19 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
 }
 
 const startedAt = new Date();
+const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
 const results: SetupResult[] = [];
-for (const name of SETUPS) {
-  console.log(`— ${name}`);
-  results.push(await measureSetup(name));
+try {
+  for (const name of [...SETUPS, ...(baseline ? (['cluster-baseline'] as const) : [])]) {
+    console.log(`— ${name}${name === 'cluster-baseline' ? ` (the server of ${baseline!.commit})` : ''}`);
+    results.push(await measureSetup(name, baseline?.entry));
+  }
+} finally {
+  baseline?.remove();
 }
 printTable(results);
 
-const [direct, behindNginx, cluster, sharded] = results as [SetupResult, SetupResult, SetupResult, SetupResult];
+const [direct, behindNginx, cluster, sharded, before] = results as [SetupResult, SetupResult, SetupResult, SetupResult, SetupResult | undefined];
 const ratios = {
   'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx.fanout.sameReplica.p99, direct.fanout.sameReplica.p99),
   'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster.fanout.crossReplica?.p99, behindNginx.fanout.sameReplica.p99),
@@ -364,12 +433,14 @@ const ratios = {
   'ceiling: single-nginx / single-direct': ratio(behindNginx.ceiling.deliveriesPerSecond, direct.ceiling.deliveriesPerSecond),
   'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded.fanout.crossReplica?.p99, cluster.fanout.crossReplica?.p99),
   'adapter ceiling: cluster-sharded / cluster': ratio(sharded.ceiling.deliveriesPerSecond, cluster.ceiling.deliveriesPerSecond),
+  'Redis commands per message: cluster / cluster-baseline': ratio(cluster.fanout.redisPerMessage?.commands, before?.fanout.redisPerMessage?.commands),
+  'Redis CPU per message: cluster / cluster-baseline': ratio(cluster.fanout.redisPerMessage?.cpuMicros, before?.fanout.redisPerMessage?.cpuMicros),
 };
 console.log(ratios);
 
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-const report = { date: startedAt.toISOString(), commit, quick, machine, plan: PLAN, results, ratios };
+const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results, ratios };
 mkdirSync(resultsDir, { recursive: true });
 const stem = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit}${quick ? '-quick' : ''}`);
 writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);

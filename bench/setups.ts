@@ -2,8 +2,9 @@
  * The setups every benchmark run measures side by side, each started through the launcher's own
  * code: one replica on its own (no Redis: the in-memory adapter and log), the same replica behind
  * the real nginx config, and the four-replica cluster behind nginx with Redis, once with each
- * Redis adapter (REDIS_ADAPTER). The rate limit is lifted: the load generators send far faster
- * than people type.
+ * Redis adapter (REDIS_ADAPTER), and, when asked, the classic cluster running the server of
+ * another commit (bench/baseline.ts). The rate limit is lifted: the load generators send far
+ * faster than people type.
  */
 import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { replaceRequired } from '../cluster/nginx-conf.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, UPSTREAM_SERVER } from '../cluster/topology.js';
 
-export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded';
+export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded' | 'cluster-baseline';
 export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded'];
 
 export interface RunningSetup {
@@ -24,6 +25,8 @@ export interface RunningSetup {
   replicaUrls: string[];
   /** Processes whose memory is reported. */
   pids: { replicas: number[]; nginx?: number; redis?: number };
+  /** Where the setup's Redis is, if it has one: the benchmark counts its work. */
+  redisUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -51,20 +54,22 @@ export function withOneReplica(conf: string): string {
   );
 }
 
-export async function startSetup(name: SetupName, basePort: number): Promise<RunningSetup> {
+/** `replicaEntry`: the baseline's program, for `cluster-baseline`. */
+export async function startSetup(name: SetupName, basePort: number, replicaEntry?: string): Promise<RunningSetup> {
   const ports = clusterPorts(basePort);
   const dir = join(PROJECT_ROOT, '.cluster', `bench-${basePort}`);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const benchNginxConf = withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8'));
 
-  if (name === 'cluster' || name === 'cluster-sharded') {
-    const adapter: RedisAdapterKind = name === 'cluster' ? 'classic' : 'sharded';
+  if (name !== 'single-direct' && name !== 'single-nginx') {
+    const adapter: RedisAdapterKind = name === 'cluster-sharded' ? 'sharded' : 'classic';
     const cluster = await startCluster({
       basePort,
       stateDir: dir,
       replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
       nginxConf: benchNginxConf,
+      replicaEntry: name === 'cluster-baseline' ? replicaEntry : undefined,
     });
     const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
     return {
@@ -72,6 +77,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
       url: cluster.url,
       replicaUrls: cluster.replicas.map((replica) => replica.url),
       pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis.pid },
+      redisUrl: cluster.redisUrl,
       stop: cluster.stop,
     };
   }

@@ -75,13 +75,16 @@ export async function startCluster(options: {
   nginxConf?: string;
   /** Also run Prometheus, scraping every replica (prometheus/prometheus.yml, derived). */
   prometheus?: boolean;
+  /** The replicas' program, if not this checkout's (the benchmark's baseline: bench/baseline.ts). */
+  replicaEntry?: string;
 }): Promise<RunningCluster> {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
   const front = options.front ?? 'nginx';
   requirePrograms(programsFor(front, options.prometheus));
-  if (!existsSync(REPLICA_ENTRY)) throw new Error(`${REPLICA_ENTRY} is missing: run \`npm run build\` first`);
+  const entry = options.replicaEntry ?? REPLICA_ENTRY;
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
   await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica), ...(options.prometheus ? [ports.prometheus] : [])]);
 
   rmSync(stateDir, { recursive: true, force: true });
@@ -102,7 +105,7 @@ export async function startCluster(options: {
     // All replicas start at once; each is in `started` before anything can fail, so none leaks.
     const replicas = numbers.map((number): Replica => {
       const port = ports.replica(number);
-      const child = spawnReplica({ number, port, redisUrl, dir: stateDir, env: options.replicaEnv });
+      const child = spawnReplica({ number, port, redisUrl, dir: stateDir, env: options.replicaEnv, entry });
       started.push(child);
       return { number, port, url: `http://127.0.0.1:${port}`, process: child };
     });
@@ -177,6 +180,8 @@ export interface ReplicaOptions {
   dir: string;
   /** Extra environment variables (see server/config.ts). */
   env?: NodeJS.ProcessEnv;
+  /** The program to run; this checkout's build unless said otherwise. */
+  entry?: string;
 }
 
 /**
@@ -193,7 +198,7 @@ export function spawnReplica(options: ReplicaOptions): ChildService {
     PUBLIC_URL: `http://127.0.0.1:${options.port}`,
   };
   if (options.redisUrl) env.REDIS_URL = options.redisUrl;
-  return startService(`replica ${options.number}`, process.execPath, [REPLICA_ENTRY], {
+  return startService(`replica ${options.number}`, process.execPath, [options.entry ?? REPLICA_ENTRY], {
     logFile: join(options.dir, `replica-${options.number}.log`),
     env,
   });

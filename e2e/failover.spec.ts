@@ -1,7 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import { clientAddress, expect, test, uniqueText } from './fixtures.js';
-
-const SCREENSHOT = fileURLToPath(new URL('../docs/screenshots/failover.png', import.meta.url));
+import { clientAddress, expect, screenshotPath, test, uniqueText } from './fixtures.js';
 
 // Runs last (the `failover` project depends on all the others): the replica it stops stays down.
 test('when its replica stops, a page reconnects through nginx to another one, catches up, and chats again', async ({ stack, openChat }) => {
@@ -36,5 +33,5 @@ test('when its replica stops, a page reconnects through nginx to another one, ca
   // The dead replica's report expires, and the panel shows the three that are left: the README's picture.
   await expect(survivor.instances).toHaveCount(stack.replicas.length - 1, { timeout: 15_000 });
   await expect(survivor.instances.filter({ hasText: `#${before} ` })).toHaveCount(0);
-  await survivor.page.screenshot({ path: SCREENSHOT });
+  await survivor.page.screenshot({ path: screenshotPath('failover.png') });
 });

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 /** What the specs share: the running stack, a page object for the chat, and distinct clients. */
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
 import { startClientAddressProxy, type ClientAddressProxy } from './client-address-proxy.js';
@@ -136,6 +137,15 @@ export const test = base.extend<{ stack: StackInfo; openChat: (options: OpenChat
 });
 
 export { expect };
+
+/**
+ * Where a picture for the README goes: docs/screenshots/ with `npm run screenshots`
+ * (UPDATE_SCREENSHOTS=1); otherwise e2e/results/, so that a test run leaves the tracked ones alone.
+ */
+export function screenshotPath(file: string): string {
+  const folder = process.env.UPDATE_SCREENSHOTS === '1' ? '../docs/screenshots/' : './results/screenshots/';
+  return fileURLToPath(new URL(folder + file, import.meta.url));
+}
 
 /** A message text no other test sends. */
 export function uniqueText(label: string): string {

@@ -1,12 +1,10 @@
 /**
- * The README's pictures of the page, taken by the suite on every run, so that they show the page
- * as it is: a conversation across three replicas, the cluster panel and the online list, at a
- * desktop's width and a phone's, and two replicas side by side. Written to docs/screenshots/.
+ * The README's pictures of the page, taken by the suite on every run, so that taking them keeps
+ * working: a conversation across three replicas, the cluster panel and the online list, at a
+ * desktop's width and a phone's, and two replicas side by side. `npm run screenshots` writes them
+ * to docs/screenshots/ (see screenshotPath).
  */
-import { fileURLToPath } from 'node:url';
-import { expect, test } from './fixtures.js';
-
-const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+import { expect, screenshotPath, test } from './fixtures.js';
 
 test('screenshots of a conversation across three replicas', async ({ stack, openChat }) => {
   // A tab an earlier test closed while still long-polling stays connected on its replica until
@@ -34,7 +32,7 @@ test('screenshots of a conversation across three replicas', async ({ stack, open
   await bob.page.getByRole('textbox', { name: 'Message' }).pressSequentially('one more');
   await expect(ada.typing).toHaveText('Bob is typing…');
 
-  await ada.page.screenshot({ path: `${SCREENSHOTS}chat-desktop.png` });
+  await ada.page.screenshot({ path: screenshotPath('chat-desktop.png') });
 
   // Ada's tab on instance 1 and Bob's on instance 3, side by side, as two browser windows would be.
   const halves = [];
@@ -47,8 +45,8 @@ test('screenshots of a conversation across three replicas', async ({ stack, open
   await sideBySide.setContent(
     `<body style="margin:0;display:flex;gap:10px;background:#888">${halves.map((png) => `<img src="data:image/png;base64,${png}">`).join('')}</body>`,
   );
-  await sideBySide.screenshot({ path: `${SCREENSHOTS}chat-side-by-side.png` });
+  await sideBySide.screenshot({ path: screenshotPath('chat-side-by-side.png') });
 
   await ada.page.setViewportSize({ width: 375, height: 760 });
-  await ada.page.screenshot({ path: `${SCREENSHOTS}chat-phone.png`, fullPage: true });
+  await ada.page.screenshot({ path: screenshotPath('chat-phone.png'), fullPage: true });
 });
