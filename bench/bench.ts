@@ -8,7 +8,8 @@
  * that commit (bench/baseline.ts), to measure what a change costs in the same run.
  * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
  * process only measures, through probe clients connected to each replica.
- * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast.
+ * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
+ * `--port=N` moves every setup to ports N… (27080 by default).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -53,7 +54,7 @@ const SATURATED_MACHINE_SHARE = 0.5;
  * Below the ephemeral range (32768-) from which outgoing connections take their local port: one of
  * those on 127.0.0.1 (a test's client, a Redis connection) could otherwise hold a port of the setup.
  */
-const BASE_PORT = 27080;
+const BASE_PORT = Number(option('port') ?? 27080);
 /** After the last send, how long without a new delivery before the missing ones count as lost. */
 const SETTLE_QUIET_MS = 2000;
 /**
