@@ -54,7 +54,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its JSO
       // Each message is appended by a script and published: Redis's counts must show both.
       const redis = result.fanout.redisPerMessage;
       if (result.setup.startsWith('cluster'))
-        assert.ok(redis && redis.byCommand.evalsha && redis.commands >= 2, `${result.setup}: Redis's work ${JSON.stringify(redis)}`);
+        assert.ok(redis?.byCommand.evalsha && redis.commands >= 2, `${result.setup}: Redis's work ${JSON.stringify(redis)}`);
       else assert.equal(redis, null, `${result.setup} has no Redis`);
     }
   } finally {
