@@ -9,7 +9,7 @@
  * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
  * process only measures, through probe clients connected to each replica.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
- * `--port=N` moves every setup to ports N… (27080 by default).
+ * `--port=N` moves every setup to ports N… (27080 by default); `--setups=a,b` runs only those.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -29,6 +29,7 @@ const quick = process.argv.includes('--quick');
 const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const resultsDir = option('results') ?? join(PROJECT_ROOT, 'bench', 'results');
 const baselineRevision = option('baseline');
+const onlySetups = option('setups')?.split(',');
 
 /** The plan: the issue's scenarios at full size, or a few hundred clients for a few seconds. */
 const PLAN = quick
@@ -417,7 +418,7 @@ const startedAt = new Date();
 const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
 const results: SetupResult[] = [];
 try {
-  for (const name of [...SETUPS, ...(baseline ? (['cluster-baseline'] as const) : [])]) {
+  for (const name of [...SETUPS, ...(baseline ? (['cluster-baseline'] as const) : [])].filter((setup) => !onlySetups || onlySetups.includes(setup))) {
     console.log(`— ${name}${name === 'cluster-baseline' ? ` (the server of ${baseline!.commit})` : ''}`);
     results.push(await measureSetup(name, baseline?.entry));
   }
@@ -426,16 +427,19 @@ try {
 }
 printTable(results);
 
-const [direct, behindNginx, cluster, sharded, before] = results as [SetupResult, SetupResult, SetupResult, SetupResult, SetupResult | undefined];
+const setup = (name: SetupName) => results.find((result) => result.setup === name);
+const [direct, behindNginx, cluster, sharded, before] = (['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-baseline'] as const).map(
+  setup,
+);
 const ratios = {
-  'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx.fanout.sameReplica.p99, direct.fanout.sameReplica.p99),
-  'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster.fanout.crossReplica?.p99, behindNginx.fanout.sameReplica.p99),
-  'ceiling: cluster / single-nginx': ratio(cluster.ceiling.deliveriesPerSecond, behindNginx.ceiling.deliveriesPerSecond),
-  'ceiling: single-nginx / single-direct': ratio(behindNginx.ceiling.deliveriesPerSecond, direct.ceiling.deliveriesPerSecond),
-  'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded.fanout.crossReplica?.p99, cluster.fanout.crossReplica?.p99),
-  'adapter ceiling: cluster-sharded / cluster': ratio(sharded.ceiling.deliveriesPerSecond, cluster.ceiling.deliveriesPerSecond),
-  'Redis commands per message: cluster / cluster-baseline': ratio(cluster.fanout.redisPerMessage?.commands, before?.fanout.redisPerMessage?.commands),
-  'Redis CPU per message: cluster / cluster-baseline': ratio(cluster.fanout.redisPerMessage?.cpuMicros, before?.fanout.redisPerMessage?.cpuMicros),
+  'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx?.fanout.sameReplica.p99, direct?.fanout.sameReplica.p99),
+  'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster?.fanout.crossReplica?.p99, behindNginx?.fanout.sameReplica.p99),
+  'ceiling: cluster / single-nginx': ratio(cluster?.ceiling.deliveriesPerSecond, behindNginx?.ceiling.deliveriesPerSecond),
+  'ceiling: single-nginx / single-direct': ratio(behindNginx?.ceiling.deliveriesPerSecond, direct?.ceiling.deliveriesPerSecond),
+  'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded?.fanout.crossReplica?.p99, cluster?.fanout.crossReplica?.p99),
+  'adapter ceiling: cluster-sharded / cluster': ratio(sharded?.ceiling.deliveriesPerSecond, cluster?.ceiling.deliveriesPerSecond),
+  'Redis commands per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.commands, before?.fanout.redisPerMessage?.commands),
+  'Redis CPU per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.cpuMicros, before?.fanout.redisPerMessage?.cpuMicros),
 };
 console.log(ratios);
 
