@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
@@ -39,6 +40,14 @@ export interface RunningChatServer {
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
+ * How long closing may wait for clients to finish the WebSocket close handshake. A client that
+ * stopped reading (a frozen process, a full socket buffer) never answers, and `io.close()` waits
+ * for every connection to end: the `ws` library gives such a peer 30 s, longer than a shutdown may
+ * take. What is still open after this is cut.
+ */
+export const CLOSE_GRACE_MS = 1000;
+
+/**
  * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the chat
  * handlers, presence, and the repair of missed broadcasts.
  */
@@ -60,6 +69,13 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     }),
   });
   const httpServer = createServer(app);
+  // Every TCP connection, WebSockets included (an upgraded socket leaves the HTTP server's own
+  // bookkeeping), so that closing can cut the ones whose clients do not answer.
+  const connections = new Set<Socket>();
+  httpServer.on('connection', (connection) => {
+    connections.add(connection);
+    connection.once('close', () => connections.delete(connection));
+  });
   const io: ChatServer = new Server(httpServer, {
     adapter: redis?.adapter,
     maxHttpBufferSize: MAX_FRAME_BYTES,
@@ -93,7 +109,12 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     // Off the cluster panel at once, rather than when the report expires. Best effort: Redis may be down.
     await presence.withdraw().catch(() => {});
     // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
+    const cutUnanswered = setTimeout(() => {
+      if (connections.size > 0) logger.warn({ connections: connections.size }, 'cutting connections whose clients did not answer the close');
+      for (const connection of connections) connection.destroy();
+    }, CLOSE_GRACE_MS);
     await io.close();
+    clearTimeout(cutUnanswered);
     await redis?.close();
   }
 
