@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
@@ -23,8 +24,9 @@ const REPLICAS = replicaNumbers();
 
 /**
  * The parts of a service these tests read, in the one form `docker-compose config` (1.29) writes
- * each: environment and depends_on as maps, build as `{ context }`, ports in the long form, volumes
- * in the short one ("source:target:mode").
+ * each: environment and depends_on as maps, build as `{ context }`, ports in the long form (the
+ * short one, "host_ip:published:target/tcp", when an address is given), volumes in the short one
+ * ("source:target:mode").
  */
 interface Service {
   image?: string;
@@ -34,11 +36,14 @@ interface Service {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test?: string[]; disable?: boolean };
-  ports?: { published?: number; target: number }[];
+  ports?: ({ published?: number; target: number } | string)[];
   volumes?: string[];
+  ulimits?: { nofile?: number | { soft: number; hard: number } };
 }
 
 interface PortMapping {
+  /** The host address it listens on; undefined: every interface. */
+  hostIp?: string;
   published: number | undefined;
   target: number;
 }
@@ -94,7 +99,12 @@ function buildContext(svc: Service): string {
 }
 
 function ports(svc: Service): PortMapping[] {
-  return (svc.ports ?? []).map((port) => ({ published: port.published, target: port.target }));
+  return (svc.ports ?? []).map((port) => {
+    if (typeof port !== 'string') return { published: port.published, target: port.target };
+    const match = /^(.+):(\d+):(\d+)\/tcp$/.exec(port);
+    assert.ok(match, `an unexpected port mapping: ${port}`);
+    return { hostIp: match[1], published: Number(match[2]), target: Number(match[3]) };
+  });
 }
 
 /** Bind mounts and volumes, sources made absolute ("src:target:ro"). */
@@ -141,6 +151,12 @@ test("redis asks for a password, and the replicas' REDIS_URL carries the same on
   }
 });
 
+test("redis runs as the image's `redis` user: its command hands over to the entrypoint with redis-server first", () => {
+  const command = (service('redis').command ?? []).join(' ');
+  // The official entrypoint drops root only for `redis-server …`; `sh -c` alone would keep it.
+  assert.match(command, /\bexec docker-entrypoint\.sh redis-server\b/);
+});
+
 test('redis keeps the message log: append-only file on, /data on a named volume', () => {
   const redis = service('redis');
   const command = (redis.command ?? []).join(' ');
@@ -154,7 +170,7 @@ test('redis keeps the message log: append-only file on, /data on a named volume'
 });
 
 for (const n of REPLICAS) {
-  test(`chat${n}: replica ${n}, connected to redis, healthy on /healthz, published on ${HOST_PORTS.replica(n)}`, () => {
+  test(`chat${n}: replica ${n}, connected to redis, healthy on /healthz, published on 127.0.0.1:${HOST_PORTS.replica(n)} only`, () => {
     const chat = service(`chat${n}`);
     assert.equal(resolve(PROJECT_ROOT, buildContext(chat)), PROJECT_ROOT, 'replicas are built from this project');
     const env = environment(chat);
@@ -169,7 +185,8 @@ for (const n of REPLICAS) {
 
     assert.equal(dependencies(chat).redis, 'service_healthy');
     assert.match(healthcheckCommand(`chat${n}`, chat), new RegExp(`:${CONTAINER_PORT}/healthz`));
-    assert.deepEqual(ports(chat), [{ published: HOST_PORTS.replica(n), target: CONTAINER_PORT }]);
+    // Straight to a replica bypasses the front's limits: this host only.
+    assert.deepEqual(ports(chat), [{ hostIp: '127.0.0.1', published: HOST_PORTS.replica(n), target: CONTAINER_PORT }]);
   });
 }
 
@@ -194,6 +211,14 @@ test(`nginx mounts nginx/nginx.conf, publishes ${HOST_PORTS.front} and waits for
   assert.deepEqual(ports(nginx), [{ published: HOST_PORTS.front, target: NGINX_CONTAINER_PORT }]);
   const expected = Object.fromEntries(REPLICAS.map((n) => [`chat${n}`, 'service_healthy']));
   assert.deepEqual(dependencies(nginx), expected);
+});
+
+test("nginx's open-files limit in its container is the one nginx.conf's worker_rlimit_nofile asks for", () => {
+  const wanted = /^\s*worker_rlimit_nofile\s+(\d+);/m.exec(readFileSync(NGINX_CONF_PATH, 'utf8'));
+  assert.ok(wanted, 'nginx.conf has no worker_rlimit_nofile');
+  const nofile = service('nginx').ulimits?.nofile;
+  const limits = typeof nofile === 'number' ? { soft: nofile, hard: nofile } : nofile;
+  assert.deepEqual(limits, { soft: Number(wanted[1]), hard: Number(wanted[1]) });
 });
 
 test('the HAProxy override adds HAProxy on 8090, running haproxy/haproxy.cfg, after healthy replicas', () => {
