@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
@@ -38,7 +37,6 @@ interface Service {
   healthcheck?: { test?: string[]; disable?: boolean };
   ports?: ({ published?: number; target: number } | string)[];
   volumes?: string[];
-  ulimits?: { nofile?: number | { soft: number; hard: number } };
 }
 
 interface PortMapping {
@@ -211,14 +209,6 @@ test(`nginx mounts nginx/nginx.conf, publishes ${HOST_PORTS.front} and waits for
   assert.deepEqual(ports(nginx), [{ published: HOST_PORTS.front, target: NGINX_CONTAINER_PORT }]);
   const expected = Object.fromEntries(REPLICAS.map((n) => [`chat${n}`, 'service_healthy']));
   assert.deepEqual(dependencies(nginx), expected);
-});
-
-test("nginx's open-files limit in its container is the one nginx.conf's worker_rlimit_nofile asks for", () => {
-  const wanted = /^\s*worker_rlimit_nofile\s+(\d+);/m.exec(readFileSync(NGINX_CONF_PATH, 'utf8'));
-  assert.ok(wanted, 'nginx.conf has no worker_rlimit_nofile');
-  const nofile = service('nginx').ulimits?.nofile;
-  const limits = typeof nofile === 'number' ? { soft: nofile, hard: nofile } : nofile;
-  assert.deepEqual(limits, { soft: Number(wanted[1]), hard: Number(wanted[1]) });
 });
 
 test('the HAProxy override adds HAProxy on 8090, running haproxy/haproxy.cfg, after healthy replicas', () => {
