@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import { createApp } from './app.js';
@@ -40,6 +41,15 @@ export interface RunningChatServer {
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
+ * How long closing may wait for clients to finish the WebSocket close handshake. A client that
+ * stopped reading (a frozen process, a full socket buffer) never answers, and `io.close()` waits
+ * for every connection to end: the `ws` library gives such a peer 30 s, longer than a shutdown may
+ * take. The WebSockets still open after this are cut (only those: cutting every connection made
+ * the rolling-restart test lose messages; not understood yet).
+ */
+export const CLOSE_GRACE_MS = 1000;
+
+/**
  * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the delivery of
  * messages, the chat handlers and presence.
  */
@@ -63,6 +73,12 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     }),
   });
   const httpServer = createServer(app);
+  // The WebSocket connections, so that closing can cut the ones whose clients do not answer.
+  const webSockets = new Set<Duplex>();
+  httpServer.on('upgrade', (_request, connection: Duplex) => {
+    webSockets.add(connection);
+    connection.once('close', () => webSockets.delete(connection));
+  });
   const io: ChatServer = new Server(httpServer, {
     adapter: redis?.adapter,
     maxHttpBufferSize: MAX_FRAME_BYTES,
@@ -108,7 +124,12 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     // Off the cluster panel at once, rather than when the report expires. Best effort: Redis may be down.
     await presence.withdraw().catch(() => {});
     // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
+    const cutUnanswered = setTimeout(() => {
+      if (webSockets.size > 0) logger.warn({ connections: webSockets.size }, 'cutting WebSockets whose clients did not answer the close');
+      for (const connection of webSockets) connection.destroy();
+    }, CLOSE_GRACE_MS);
     await io.close();
+    clearTimeout(cutUnanswered);
     await redis?.close();
   }
 

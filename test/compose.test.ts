@@ -25,8 +25,9 @@ const REPLICAS = replicaNumbers();
 
 /**
  * The parts of a service these tests read, in the one form `docker-compose config` (1.29) writes
- * each: environment and depends_on as maps, build as `{ context }`, ports in the long form, volumes
- * in the short one ("source:target:mode").
+ * each: environment and depends_on as maps, build as `{ context }`, ports in the long form (the
+ * short one, "host_ip:published:target/tcp", when an address is given), volumes in the short one
+ * ("source:target:mode").
  */
 interface Service {
   image?: string;
@@ -36,11 +37,13 @@ interface Service {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test?: string[]; disable?: boolean };
-  ports?: { published?: number; target: number }[];
+  ports?: ({ published?: number; target: number } | string)[];
   volumes?: string[];
 }
 
 interface PortMapping {
+  /** The host address it listens on; undefined: every interface. */
+  hostIp?: string;
   published: number | undefined;
   target: number;
 }
@@ -96,7 +99,12 @@ function buildContext(svc: Service): string {
 }
 
 function ports(svc: Service): PortMapping[] {
-  return (svc.ports ?? []).map((port) => ({ published: port.published, target: port.target }));
+  return (svc.ports ?? []).map((port) => {
+    if (typeof port !== 'string') return { published: port.published, target: port.target };
+    const match = /^(.+):(\d+):(\d+)\/tcp$/.exec(port);
+    assert.ok(match, `an unexpected port mapping: ${port}`);
+    return { hostIp: match[1], published: Number(match[2]), target: Number(match[3]) };
+  });
 }
 
 /** Bind mounts and volumes, sources made absolute ("src:target:ro"). */
@@ -143,6 +151,12 @@ test("redis asks for a password, and the replicas' REDIS_URL carries the same on
   }
 });
 
+test("redis runs as the image's `redis` user: its command hands over to the entrypoint with redis-server first", () => {
+  const command = (service('redis').command ?? []).join(' ');
+  // The official entrypoint drops root only for `redis-server …`; `sh -c` alone would keep it.
+  assert.match(command, /\bexec docker-entrypoint\.sh redis-server\b/);
+});
+
 test('redis keeps the message log: append-only file on, /data on a named volume', () => {
   const redis = service('redis');
   const command = (redis.command ?? []).join(' ');
@@ -156,7 +170,7 @@ test('redis keeps the message log: append-only file on, /data on a named volume'
 });
 
 for (const n of REPLICAS) {
-  test(`chat${n}: replica ${n}, connected to redis, healthy on /healthz, published on ${HOST_PORTS.replica(n)}`, () => {
+  test(`chat${n}: replica ${n}, connected to redis, healthy on /healthz, published on 127.0.0.1:${HOST_PORTS.replica(n)} only`, () => {
     const chat = service(`chat${n}`);
     assert.equal(resolve(PROJECT_ROOT, buildContext(chat)), PROJECT_ROOT, 'replicas are built from this project');
     const env = environment(chat);
@@ -171,7 +185,8 @@ for (const n of REPLICAS) {
 
     assert.equal(dependencies(chat).redis, 'service_healthy');
     assert.match(healthcheckCommand(`chat${n}`, chat), new RegExp(`:${CONTAINER_PORT}/healthz`));
-    assert.deepEqual(ports(chat), [{ published: HOST_PORTS.replica(n), target: CONTAINER_PORT }]);
+    // Straight to a replica bypasses the front's limits: this host only.
+    assert.deepEqual(ports(chat), [{ hostIp: '127.0.0.1', published: HOST_PORTS.replica(n), target: CONTAINER_PORT }]);
   });
 }
 

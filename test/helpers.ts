@@ -218,17 +218,25 @@ export class ListeningClient {
   /**
    * Connected, welcomed, and caught up on the recent conversation. `reconnection` is off unless asked for, so that a dropped connection
    * shows up in the test; `localAddress` picks the source address nginx's ip_hash sees. WebSocket
-   * only, unless `transports` says otherwise (browsers start with long-polling).
+   * only, unless `transports` says otherwise (browsers start with long-polling). `extraHeaders` go
+   * with every request, reconnects included (a cookie a browser would keep, for example).
    */
   static async connect(
     url: string,
-    options: { name?: string; localAddress?: string; reconnection?: boolean; transports?: ('polling' | 'websocket')[] } = {},
+    options: {
+      name?: string;
+      localAddress?: string;
+      reconnection?: boolean;
+      transports?: ('polling' | 'websocket')[];
+      extraHeaders?: Record<string, string>;
+    } = {},
   ): Promise<ListeningClient> {
     const socket: ChatSocket = io(url, {
       transports: options.transports ?? ['websocket'],
       reconnection: options.reconnection ?? false,
       reconnectionDelayMax: 1000,
       forceNew: true,
+      extraHeaders: options.extraHeaders,
       // Both transports open their connections through this agent, so both come from localAddress.
       agent: options.localAddress ? new Agent({ localAddress: options.localAddress, keepAlive: true }) : undefined,
       auth: { name: options.name },

@@ -20,3 +20,8 @@ export function withoutUpgradeHeaders(conf: string): string {
 export function withProxyReadTimeout(conf: string, seconds: number): string {
   return replaceRequired(conf, /proxy_read_timeout \d+s;/, () => `proxy_read_timeout ${seconds}s;`, '`proxy_read_timeout`');
 }
+
+/** Without `proxy_connect_timeout`: nginx's default, 60 s. */
+export function withDefaultConnectTimeout(conf: string): string {
+  return replaceRequired(conf, /^\s*proxy_connect_timeout .*\n/m, () => '', '`proxy_connect_timeout`');
+}
