@@ -8,37 +8,13 @@ import { createClient, ErrorReply, type RedisClientType } from 'redis';
 import type { RedisAdapterKind } from './config.js';
 import type { ChatMetrics, RedisOperation } from './metrics.js';
 import { reportOutages } from './redis-outages.js';
+import { answeredInTime } from './redis-timeout.js';
 
-/** How long a command may take, round trip, before the replica treats Redis as unavailable. */
-export const REDIS_COMMAND_TIMEOUT_MS = 2000;
 /**
  * Commands written and not yet answered, at most. While Redis is connected but frozen, further
  * commands fail at once instead of piling up in memory.
  */
 const MAX_PENDING_COMMANDS = 10_000;
-
-/** Redis did not answer within REDIS_COMMAND_TIMEOUT_MS. It may still run the command later. */
-export class RedisTimeoutError extends Error {
-  override name = 'RedisTimeoutError';
-}
-
-/**
- * `command`, or a RedisTimeoutError once `timeoutMs` have passed. node-redis's own command timeout
- * covers only the wait to be written: once sent, a command waits for its answer indefinitely, and
- * a frozen Redis (connected, not answering) never sends one. Without this, an append would leave
- * its sender waiting forever.
- */
-export async function answeredInTime<T>(command: Promise<T>, timeoutMs = REDIS_COMMAND_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeoutError(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([command, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */

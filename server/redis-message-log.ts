@@ -11,7 +11,8 @@ import type { ChatMessage } from '../shared/events.js';
 import { isLogId } from '../shared/log-id.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
 import type { ChatMetrics } from './metrics.js';
-import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
+import { TimeoutError } from '../shared/with-timeout.js';
+import { answeredInTime } from './redis-timeout.js';
 
 // The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
 const LOG_KEY = '{chat}:log';
@@ -97,7 +98,7 @@ function describeAppendFailure(err: Error): string {
     return 'the message log (Redis) is unavailable: not sent, try again';
   }
   // Sent, but no answer: Redis may have stored it. Sending again with the same key is safe.
-  if (err instanceof RedisTimeoutError || err instanceof SocketClosedUnexpectedlyError) {
+  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
   return `the message log (Redis) refused it: ${err.message}`;

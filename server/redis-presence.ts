@@ -7,7 +7,7 @@ import type { RedisClientType } from 'redis';
 import { z } from 'zod';
 import type { ChatMetrics } from './metrics.js';
 import { REPORT_TTL_MS, type PresenceStore, type ReplicaReport } from './presence.js';
-import { answeredInTime } from './redis-adapter.js';
+import { answeredInTime } from './redis-timeout.js';
 
 const REGISTRY_KEY = '{chat}:replicas';
 const reportKey = (id: string) => `{chat}:replica:${id}`;

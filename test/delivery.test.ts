@@ -21,7 +21,7 @@ import {
   freePort,
   ListeningClient,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   pollUntil,
   sendMessage,
   startRedis,
@@ -44,7 +44,7 @@ async function startCluster(options: { adapter: RedisAdapterKind; positionInterv
   const cutter = await startRedisCutter(redisPort);
   const admin = createClient({ url: `redis://127.0.0.1:${redisPort}` }) as RedisClientType;
   await admin.connect();
-  const env = { ...NO_RATE_LIMIT, ...HEARTBEAT, REDIS_ADAPTER: options.adapter, POSITION_INTERVAL_MS: String(options.positionIntervalMs) };
+  const env = { ...WITHOUT_RATE_LIMIT, ...HEARTBEAT, REDIS_ADAPTER: options.adapter, POSITION_INTERVAL_MS: String(options.positionIntervalMs) };
   const replicas = new Map<number, { service: ChildService; url: string }>();
   await Promise.all(
     [1, 2, 3].map(async (number) => {

@@ -24,7 +24,7 @@ import {
   copiesByText,
   ListeningClient,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   pollUntil,
   sendMessage,
   startRedis,
@@ -101,7 +101,7 @@ function describeFaults(adapter: RedisAdapterKind, options: { withCatchUpProtoco
     await Promise.all(
       [1, 2, 3].map(async (number) => {
         const port = await freePort();
-        const env = { ...NO_RATE_LIMIT, REDIS_ADAPTER: adapter, POSITION_INTERVAL_MS: '500' };
+        const env = { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter, POSITION_INTERVAL_MS: '500' };
         replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env }), url: `http://127.0.0.1:${port}` });
       }),
     );

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster, type Front, type RunningCluster } from '../cluster/cluster.js';
 import type { RedisAdapterKind } from '../server/config.js';
-import { assertExactlyOnce, connectChatClient, ListeningClient, NO_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
+import { assertExactlyOnce, connectChatClient, ListeningClient, WITHOUT_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089), the e2e suite (18080-) and the other Node tests.
 const SETUPS: { front: Front; adapter: RedisAdapterKind; basePort: number }[] = [
@@ -25,7 +25,7 @@ const SEND_INTERVAL_MS = 100;
 for (const { front, adapter, basePort } of SETUPS)
   describe(`failover through ${front}, with catch-up (${adapter} adapter)`, { timeout: 60_000 }, () => {
     let cluster: RunningCluster;
-    const replicaEnv = { ...NO_RATE_LIMIT, REDIS_ADAPTER: adapter };
+    const replicaEnv = { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter };
     before(async () => {
       cluster = await startCluster({ basePort, front, replicaEnv });
     });

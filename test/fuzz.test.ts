@@ -24,7 +24,7 @@ import {
   getHealth,
   ListeningClient,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   rssBytes,
   sendMessage,
   STACK_FRAME,
@@ -97,8 +97,8 @@ describe(`fuzzing a replica while a conversation goes on (seed ${seed}; FUZZ_SEE
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     // No rate limit on 1 and 2: every payload must reach the handlers, and the person sends faster than the default allows.
     [fuzzed, other, limited] = await Promise.all([
-      startChatReplica(1, redisUrl, NO_RATE_LIMIT),
-      startChatReplica(2, redisUrl, NO_RATE_LIMIT),
+      startChatReplica(1, redisUrl, WITHOUT_RATE_LIMIT),
+      startChatReplica(2, redisUrl, WITHOUT_RATE_LIMIT),
       startChatReplica(3, redisUrl),
     ]);
     reader = await ListeningClient.connect(fuzzed.url);

@@ -20,7 +20,7 @@ import {
   connectChatClient,
   EVENT_TIMEOUT_MS,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   nextChatMessage,
   runToExit,
   sendMessage,
@@ -53,7 +53,7 @@ describe('HAProxy in front of a real cluster', { timeout: 90_000 }, () => {
   const variants: ChildService[] = [];
 
   before(async () => {
-    cluster = await startCluster({ basePort: BASE_PORT, front: 'haproxy', replicaEnv: NO_RATE_LIMIT });
+    cluster = await startCluster({ basePort: BASE_PORT, front: 'haproxy', replicaEnv: WITHOUT_RATE_LIMIT });
   });
 
   after(async () => {

@@ -23,7 +23,7 @@ import {
   freePort,
   getHealth,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   REPLICA_ENTRY,
   rssBytes,
   runToExit,
@@ -84,7 +84,7 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
     };
     limited = await start(1, {});
     configured = await start(2, { ALLOWED_ORIGINS: FOREIGN_ORIGIN });
-    fast = await start(3, NO_RATE_LIMIT);
+    fast = await start(3, WITHOUT_RATE_LIMIT);
   });
 
   after(async () => {

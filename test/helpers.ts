@@ -18,14 +18,12 @@ import { Timeline } from '../client/timeline.js';
 import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendResult, ServerToClientEvents } from '../shared/events.js';
 
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
-export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica } from '../cluster/cluster.js';
+// WITHOUT_RATE_LIMIT is for replicas in tests of other things than the rate limit: they send
+// faster than a person types.
+export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica, WITHOUT_RATE_LIMIT } from '../cluster/cluster.js';
 export { PROJECT_ROOT } from '../cluster/topology.js';
-
-/**
- * For replicas in tests of other things than the rate limit (test/hardening.test.ts has its own):
- * they send faster than a person types.
- */
-export { WITHOUT_RATE_LIMIT as NO_RATE_LIMIT } from '../cluster/cluster.js';
+import { withTimeout } from '../shared/with-timeout.js';
+export { withTimeout };
 
 /** How long a test waits for something that normally takes milliseconds. */
 export const EVENT_TIMEOUT_MS = 5000;
@@ -46,19 +44,6 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-/** Rejects with `what` in the message if `promise` has not settled within `timeoutMs`. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -15,7 +15,18 @@ import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
 import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../cluster/prometheus-conf.js';
 import { PROMTOOL, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
-import { getHealth, httpGetText, ListeningClient, makeTempDir, NO_RATE_LIMIT, pollUntil, runToExit, sendMessage, STACK_FRAME, startRedis } from './helpers.js';
+import {
+  getHealth,
+  httpGetText,
+  ListeningClient,
+  makeTempDir,
+  WITHOUT_RATE_LIMIT,
+  pollUntil,
+  runToExit,
+  sendMessage,
+  STACK_FRAME,
+  startRedis,
+} from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8090), the e2e suite (18080-) and the other Node tests.
 const BASE_PORT = 25080;
@@ -60,7 +71,7 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
   let restartedRedis: ChildService | undefined;
 
   before(async () => {
-    cluster = await startCluster({ basePort: BASE_PORT, prometheus: true, replicaEnv: NO_RATE_LIMIT });
+    cluster = await startCluster({ basePort: BASE_PORT, prometheus: true, replicaEnv: WITHOUT_RATE_LIMIT });
     haproxy = await startHaproxy({
       name: 'haproxy-metrics',
       cfg: readFileSync(HAPROXY_CFG_PATH, 'utf8'),

@@ -24,7 +24,7 @@ import {
   freePort,
   ListeningClient,
   makeTempDir,
-  NO_RATE_LIMIT,
+  WITHOUT_RATE_LIMIT,
   pollUntil,
   sendMessage,
   startRedis,
@@ -258,7 +258,7 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
   before(async () => {
     dir = makeTempDir('crowd');
     const port = await freePort();
-    replica = await startReplica({ number: 1, port, dir, env: NO_RATE_LIMIT });
+    replica = await startReplica({ number: 1, port, dir, env: WITHOUT_RATE_LIMIT });
     url = `http://127.0.0.1:${port}`;
   });
 

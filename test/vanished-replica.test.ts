@@ -20,7 +20,7 @@ import { replaceRequired } from '../cluster/nginx-conf.js';
 import { NGINX_CONF_PATH, PROJECT_ROOT } from '../cluster/topology.js';
 import { UNANSWERING_BACKLOG } from './fixtures/unanswering-port.js';
 import { withDefaultConnectTimeout } from './nginx-variants.js';
-import { connectChatClient, ListeningClient, NO_RATE_LIMIT, pollUntil, sendMessage } from './helpers.js';
+import { connectChatClient, ListeningClient, WITHOUT_RATE_LIMIT, pollUntil, sendMessage } from './helpers.js';
 
 const BASE_PORTS: Record<Front, number> = { nginx: 29480, haproxy: 29580 };
 /** What the README promises after a replica dies. */
@@ -125,7 +125,7 @@ for (const front of FRONTS)
     const controlUrl = `http://127.0.0.1:${BASE_PORTS[front] - 1}`;
 
     before(async () => {
-      cluster = await startCluster({ basePort: BASE_PORTS[front], front, replicaEnv: NO_RATE_LIMIT });
+      cluster = await startCluster({ basePort: BASE_PORTS[front], front, replicaEnv: WITHOUT_RATE_LIMIT });
       controlFront = await DEFAULT_CONNECT_TIMEOUT[front](cluster, BASE_PORTS[front] - 1);
     });
     after(async () => {
