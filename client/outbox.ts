@@ -51,10 +51,6 @@ export class Outbox {
 
   constructor(private readonly options: OutboxOptions) {}
 
-  get items(): readonly OutboxItem[] {
-    return this.#items;
-  }
-
   /** Queues `text` and sends it as soon as the messages before it are through. */
   add(text: string): OutboxItem {
     const item: OutboxItem = { key: newMessageKey(), text, state: 'pending', error: undefined, attempts: 0 };

@@ -1,19 +1,16 @@
 /**
  * One person in the soak: connected through nginx from a source address of its own (nginx's ip_hash
  * picks the replica from it), reconnecting and catching up as the page does, and sending a message
- * every few seconds, retried with the same key until it is acknowledged. What it receives goes
+ * every few seconds through the page's outbox. What it receives goes
  * straight into the DeliveryLedger; it keeps no timeline.
  */
-import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
 import { CatchUp } from '../client/catch-up.js';
-import { EVENT_TIMEOUT_MS, sendMessage, withTimeout, type ChatSocket } from '../test/helpers.js';
+import { EVENT_TIMEOUT_MS, outboxSender, withTimeout, type ChatSocket } from '../test/helpers.js';
 import { soakText, type DeliveryLedger } from './soak-deliveries.js';
 
-/** Between attempts to send a message that was not acknowledged (Redis busy, "slow down", no answer). */
-const RETRY_DELAY_MS = 1000;
 /** How long after the chatting ends a message still unacknowledged keeps being retried. */
 const RETRY_GRACE_MS = 10_000;
 
@@ -21,12 +18,15 @@ export class SoakClient {
   /** The replica that welcomed it first. */
   instance = '';
   readonly #catchUp: CatchUp;
+  /** The page's outbox: each message under one key, until logged or refused for good. */
+  readonly #send: ReturnType<typeof outboxSender>;
 
   private constructor(
     readonly number: number,
     private readonly socket: ChatSocket,
     private readonly ledger: DeliveryLedger,
   ) {
+    this.#send = outboxSender(socket);
     this.#catchUp = new CatchUp({
       request: (afterId) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', afterId),
       caughtUp: (messages) => {
@@ -84,7 +84,7 @@ export class SoakClient {
     let nextAt = Date.now() + Math.random() * options.intervalMs;
     while (nextAt < options.until) {
       await delay(Math.max(0, nextAt - Date.now()));
-      await this.#send(options.until + RETRY_GRACE_MS);
+      await this.#sendOne(options.until + RETRY_GRACE_MS);
       nextAt += options.intervalMs + (Math.random() * 2 - 1) * options.jitterMs;
     }
   }
@@ -93,16 +93,12 @@ export class SoakClient {
     this.socket.close();
   }
 
-  /** One message, retried with its key while the failure is retryable, until acknowledged or `giveUpAt`. */
-  async #send(giveUpAt: number): Promise<void> {
+  /** One message through the outbox, waited for until acknowledged, refused, or `giveUpAt`. */
+  async #sendOne(giveUpAt: number): Promise<void> {
     const seq = this.ledger.nextMessage();
-    const key = randomUUID();
-    for (;;) {
-      const result = await sendMessage(this.socket, soakText(seq, this.number), key);
-      if (result !== 'no answer' && result.ok) return this.ledger.acknowledged(seq, result.id);
-      if (result !== 'no answer' && !result.retryable) return this.ledger.refused();
-      if (Date.now() > giveUpAt) return; // counted as unanswered
-      await delay(RETRY_DELAY_MS);
-    }
+    const outcome = await Promise.race([this.#send(soakText(seq, this.number)), delay(Math.max(0, giveUpAt - Date.now()), 'unanswered' as const)]);
+    if (outcome === 'unanswered') return; // counted as unanswered
+    if (outcome.ok) this.ledger.acknowledged(seq, outcome.id);
+    else this.ledger.refused();
   }
 }

@@ -13,6 +13,7 @@ import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessag
 import type { ChatMetrics } from './metrics.js';
 import { TimeoutError } from '../shared/with-timeout.js';
 import { answeredInTime } from './redis-timeout.js';
+import { parseStoredJson } from './stored-json.js';
 
 // The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
 const LOG_KEY = '{chat}:log';
@@ -57,13 +58,10 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
   }
 
   function parse(id: string, prev: string, json: string): ChatMessage | undefined {
-    try {
-      if (!isLogId(prev)) throw new Error('no prev');
-      return { id, prev, ...storedMessageSchema.parse(JSON.parse(json)) };
-    } catch {
-      logger.warn({ id }, 'skipped a malformed entry in the message log');
-      return undefined;
-    }
+    const stored = isLogId(prev) ? parseStoredJson(storedMessageSchema, json) : undefined;
+    if (stored) return { id, prev, ...stored };
+    logger.warn({ id }, 'skipped a malformed entry in the message log');
+    return undefined;
   }
 
   const read = <T>(command: Promise<T>) => metrics.redis('read', answeredInTime(command));

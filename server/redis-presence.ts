@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { ChatMetrics } from './metrics.js';
 import { REPORT_TTL_MS, type PresenceStore, type ReplicaReport } from './presence.js';
 import { answeredInTime } from './redis-timeout.js';
+import { parseStoredJson } from './stored-json.js';
 
 const REGISTRY_KEY = '{chat}:replicas';
 const reportKey = (id: string) => `{chat}:replica:${id}`;
@@ -39,8 +40,8 @@ export function createRedisPresenceStore(client: RedisClientType, logger: Logger
           expired.push(ids[index]!);
           continue;
         }
-        const parsed = reportSchema.safeParse(parseJson(value));
-        if (parsed.success) reports.push(parsed.data);
+        const report = parseStoredJson(reportSchema, value);
+        if (report) reports.push(report);
         else logger.warn({ id: ids[index] }, 'presence: skipped a malformed replica report');
       }
       // The reports of replicas that stopped reporting have expired; their names can go too.
@@ -51,12 +52,4 @@ export function createRedisPresenceStore(client: RedisClientType, logger: Logger
       await answeredInTime(client.multi().del(reportKey(id)).sRem(REGISTRY_KEY, id).exec());
     },
   };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

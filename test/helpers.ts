@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 import { CatchUp } from '../client/catch-up.js';
+import { Outbox } from '../client/outbox.js';
 import { Timeline } from '../client/timeline.js';
 import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendResult, ServerToClientEvents } from '../shared/events.js';
 
@@ -298,6 +299,26 @@ export function assertExactlyOnce(client: ListeningClient, ids: readonly string[
   if (!options.moved) assert.deepEqual(repeated, [], `${who} received messages live more than once`);
   const doubled = [...copiesByText(client)].filter(([, copies]) => copies > 1);
   assert.deepEqual(doubled, [], `${who} holds a text twice under two ids: it was logged twice`);
+}
+
+/**
+ * The page's outbox (client/outbox.ts) for a test's or the soak's socket: `send(text)` queues the
+ * text, and the outbox sends it, in order, under one key, until the server logs it or refuses it
+ * for good (resolving with the id or the reason).
+ */
+export function outboxSender(socket: ChatSocket): (text: string) => Promise<{ ok: true; id: string } | { ok: false; error: string }> {
+  const waiting = new Map<string, (outcome: { ok: true; id: string } | { ok: false; error: string }) => void>();
+  const outbox = new Outbox({
+    send: (message) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('chat message', message),
+    canSend: () => socket.connected,
+    onChange: (item) => {
+      if (item.state === 'failed') waiting.get(item.key)?.({ ok: false, error: item.error ?? 'refused' });
+    },
+    onAccepted: (item, id) => waiting.get(item.key)?.({ ok: true, id }),
+  });
+  socket.on('connect', () => outbox.flush());
+  // The answer cannot come before `add` returns: sending is asynchronous.
+  return (text) => new Promise((resolve) => waiting.set(outbox.add(text).key, resolve));
 }
 
 /** Sends `{ text, key }` and returns the server's answer, or 'no answer' after `timeoutMs`. */

@@ -1,35 +1,22 @@
 /**
  * A rolling deploy under load: the whole cluster as `npm run cluster` runs it, 200 clients chatting
  * through nginx, and each replica in turn sent SIGTERM (as `docker compose up` does to replace it),
- * then started again. The drain, the page's outbox (here: retry with the same key) and the
+ * then started again. The drain, the page's outbox (client/outbox.ts) and the
  * catch-up (client/catch-up.ts) must add up to zero lost and zero doubled messages. Once with each
  * adapter.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster, type RunningCluster } from '../cluster/cluster.js';
 import type { ChildService } from '../cluster/child-process.js';
 import type { RedisAdapterKind } from '../server/config.js';
-import { assertExactlyOnce, getHealth, ListeningClient, pollUntil, sendMessage, startReplica } from './helpers.js';
+import { assertExactlyOnce, getHealth, ListeningClient, pollUntil, outboxSender, startReplica } from './helpers.js';
 
 const BASE_PORTS: Record<RedisAdapterKind, number> = { classic: 28580, sharded: 28480 };
 const CLIENTS = 200;
 /** Each client says something about every this often (with jitter): ~70 messages/s in all, within the rate limit. */
 const SEND_EVERY_MS = 3000;
-
-/** Sends `text` until it is acknowledged, with the same key each time, as the page's outbox does. */
-async function sendUntilAcknowledged(client: ListeningClient, text: string): Promise<string> {
-  const key = randomUUID();
-  for (;;) {
-    const result = await sendMessage(client.socket, text, key, 3000);
-    if (result !== 'no answer' && result.ok) return result.id;
-    if (result !== 'no answer' && !result.retryable) throw new Error(`"${text}" refused: ${result.error}`);
-    // Retry once the client is connected again (it may be between replicas).
-    await pollUntil(async () => client.socket.connected, Boolean, { what: 'the client to reconnect', timeoutMs: 20_000 });
-  }
-}
 
 for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind[]) {
   describe(`rolling restart (${adapter} adapter)`, () => {
@@ -62,9 +49,12 @@ for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind
       let chatting = true;
       const acknowledged: string[] = [];
       const conversations = clients.map(async (client, n) => {
+        const send = outboxSender(client.socket);
         for (let turn = 0; chatting; turn++) {
           await delay(SEND_EVERY_MS * (0.5 + Math.random()));
-          acknowledged.push(await sendUntilAcknowledged(client, `client ${n}, turn ${turn}`));
+          const outcome = await send(`client ${n}, turn ${turn}`);
+          if (!outcome.ok) throw new Error(`client ${n}, turn ${turn} refused: ${outcome.error}`);
+          acknowledged.push(outcome.id);
         }
       });
 
