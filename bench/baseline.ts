@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 
-export interface Baseline {
+interface Baseline {
   /** The commit, abbreviated. */
   commit: string;
   /** Its replica's program. */

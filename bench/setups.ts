@@ -35,12 +35,12 @@ export interface RunningSetup {
  * file descriptors (a hard limit even root cannot raise), and a proxied WebSocket holds two in
  * nginx: 20,000 clients over two workers would need 20,000 each and more.
  */
-export function withFourWorkers(conf: string): string {
+function withFourWorkers(conf: string): string {
   return replaceRequired(conf, /^worker_processes auto;$/m, () => 'worker_processes 4;', '`worker_processes auto`');
 }
 
 /** The real nginx.conf with only its first upstream server: one replica behind the same front. */
-export function withOneReplica(conf: string): string {
+function withOneReplica(conf: string): string {
   let first = true;
   return replaceRequired(
     conf,

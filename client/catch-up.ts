@@ -8,7 +8,7 @@
 import type { CatchUpResult, ChatMessage } from '../shared/events.js';
 import { compareLogIds } from '../shared/log-id.js';
 
-export interface CatchUpOptions {
+interface CatchUpOptions {
   /** Sends `catch up`; resolves with the answer, rejects if none came in time. */
   request(afterId: string | null): Promise<CatchUpResult>;
   /** An answer's messages, some perhaps already shown live: merge them by id. */
@@ -21,7 +21,7 @@ export interface CatchUpOptions {
  * Messages accepted on two replicas can arrive a few milliseconds out of log order, and a position
  * can overtake the message it counts. A gap still open after this long was lost on the way.
  */
-export const SETTLE_MS = 250;
+const SETTLE_MS = 250;
 /** Between attempts while the server cannot read the log. */
 const RETRY_MS = 1000;
 

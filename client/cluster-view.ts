@@ -6,7 +6,7 @@
 import type { ClusterStatus, Presence } from '../shared/events.js';
 
 /** "4 s", "3 min 12 s", "2 h 05 min". */
-export function formatUptime(milliseconds: number): string {
+function formatUptime(milliseconds: number): string {
   const seconds = Math.max(0, Math.floor(milliseconds / 1000));
   if (seconds < 60) return `${seconds} s`;
   const minutes = Math.floor(seconds / 60);

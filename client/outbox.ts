@@ -18,7 +18,7 @@ export interface OutboxItem {
   attempts: number;
 }
 
-export interface OutboxOptions {
+interface OutboxOptions {
   /** Sends one message; resolves with the server's answer, rejects if none came in time. */
   send(message: OutgoingMessage): Promise<SendResult>;
   /** Whether sending makes sense now (connected). `flush()` is called when that changes. */
@@ -30,13 +30,13 @@ export interface OutboxOptions {
 }
 
 /** Waits between attempts: 0.5 s, 1 s, 2 s … up to 10 s, each ±20 % so that clients spread out. */
-export function retryDelayMs(attempts: number): number {
+function retryDelayMs(attempts: number): number {
   const base = Math.min(500 * 2 ** (attempts - 1), 10_000);
   return base * (0.8 + Math.random() * 0.4);
 }
 
 /** 128 random bits, URL-safe. crypto.getRandomValues works on plain http too, unlike randomUUID. */
-export function newMessageKey(): string {
+function newMessageKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return btoa(String.fromCharCode(...bytes))
     .replace(/\+/g, '-')

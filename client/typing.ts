@@ -5,9 +5,9 @@
  */
 
 /** At most one "typing" signal per this interval, however fast the user types. */
-export const TYPING_SIGNAL_INTERVAL_MS = 2000;
+const TYPING_SIGNAL_INTERVAL_MS = 2000;
 /** Someone is shown as typing for this long after their last signal. */
-export const TYPING_TIMEOUT_MS = 3000;
+const TYPING_TIMEOUT_MS = 3000;
 
 /**
  * Calls `signal` at most once per `intervalMs`, at the first keystroke of each. After a message is

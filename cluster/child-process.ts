@@ -49,7 +49,7 @@ export function startService(name: string, command: string, args: string[], opti
 }
 
 /** The last lines a child logged, for error messages. */
-export function logTail(service: ChildService, lines = 15): string {
+function logTail(service: ChildService, lines = 15): string {
   return readFileSync(service.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
 }
 

@@ -54,7 +54,7 @@ export interface RunningCluster {
 export const WITHOUT_RATE_LIMIT: NodeJS.ProcessEnv = { RATE_LIMIT_BURST: '1000000', RATE_LIMIT_PER_SECOND: '1000000' };
 
 /** Default state folder for a base port, so clusters on different ports never share one. */
-export function defaultStateDir(basePort: number): string {
+function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));
 }
 
@@ -172,7 +172,7 @@ export async function startRedis(options: { port: number; dir: string; name?: st
   return service;
 }
 
-export interface ReplicaOptions {
+interface ReplicaOptions {
   number: number;
   port: number;
   redisUrl?: string;
@@ -302,7 +302,7 @@ async function answersHealthz(port: number): Promise<boolean> {
   return response.ok;
 }
 
-export async function redisAnswersPing(url: string): Promise<boolean> {
+async function redisAnswersPing(url: string): Promise<boolean> {
   const client = createClient({ url, socket: { reconnectStrategy: false } });
   client.on('error', () => {}); // a refused connection just means "not yet"
   try {

@@ -9,7 +9,7 @@ import { CONTAINER_PORT, PROJECT_ROOT, type ClusterPorts } from './topology.js';
 export const HAPROXY_CFG_PATH = join(PROJECT_ROOT, 'haproxy', 'haproxy.cfg');
 
 /** Matches a backend line, `server chat3 chat3:3000 cookie chat3`, capturing the replica number. */
-export const HAPROXY_SERVER = new RegExp(String.raw`^(\s*server chat(\d+) )chat\d+:${CONTAINER_PORT}\b`, 'gm');
+const HAPROXY_SERVER = new RegExp(String.raw`^(\s*server chat(\d+) )chat\d+:${CONTAINER_PORT}\b`, 'gm');
 
 /** Replica numbers the backend lists, in order. */
 export function haproxyReplicaNumbers(cfg: string): number[] {

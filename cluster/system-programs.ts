@@ -39,7 +39,7 @@ export function findProgram(command: string, searchPath = process.env.PATH ?? ''
 }
 
 /** The shell command that installs the given programs. */
-export function installCommand(programs: SystemProgram[]): string {
+function installCommand(programs: SystemProgram[]): string {
   return `sudo apt-get install -y ${programs.map((program) => program.debianPackage).join(' ')}`;
 }
 

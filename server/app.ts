@@ -7,7 +7,7 @@ import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 
 /** What GET /healthz reports. */
-export interface HealthReport {
+interface HealthReport {
   instance: string;
   /** "down" when Redis did not answer a PING in time; "none" without Redis (single node). */
   redis: 'up' | 'down' | 'none';

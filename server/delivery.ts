@@ -28,7 +28,7 @@ import { parseMessage } from './message.js';
 import { CATCH_UP_PAGE, HISTORY_LIMIT, type Appended, type MessageLog } from './message-log.js';
 import type { ChatMetrics } from './metrics.js';
 
-export interface DeliveryOptions {
+interface DeliveryOptions {
   io: ChatServer;
   log: MessageLog;
   /** This replica's NODE_NUMBER, stamped on the messages it accepts. */

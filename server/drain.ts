@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatServer } from './chat.js';
 
 /** Connections are closed in this many batches… */
-export const DRAIN_BATCHES = 10;
+const DRAIN_BATCHES = 10;
 /** …spread over about this long. */
 export const DRAIN_SPREAD_MS = 2000;
 

@@ -21,7 +21,7 @@ const outgoingMessageSchema = z.strictObject(
   },
 );
 
-export type ParsedMessage = { ok: true; text: string; key: string | undefined } | { ok: false; error: string };
+type ParsedMessage = { ok: true; text: string; key: string | undefined } | { ok: false; error: string };
 
 /**
  * Validates what a client sent as a chat message: a string, or `{ text, key }` (shared/events.ts).

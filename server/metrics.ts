@@ -15,11 +15,11 @@ import type { ServerToClientEvents } from '../shared/events.js';
 import type { ChatServer } from './chat.js';
 
 /** Why a chat message got `ok: false`. */
-export type MessageRefusal = 'invalid' | 'rate_limit' | 'log_unavailable';
+type MessageRefusal = 'invalid' | 'rate_limit' | 'log_unavailable';
 /** Why a client was not let in: its page's origin, or a bad name in its handshake. */
-export type ConnectionRefusal = 'origin' | 'handshake';
+type ConnectionRefusal = 'origin' | 'handshake';
 /** What a `catch up` asked for: the recent conversation (a new client), or what follows an id (a gap). */
-export type CatchUpTrigger = 'recent' | 'gap';
+type CatchUpTrigger = 'recent' | 'gap';
 /** What a replica asks of Redis, timed one by one. */
 export type RedisOperation = 'append' | 'read' | 'publish' | 'presence_report' | 'presence_read' | 'ping';
 /** The two connections a replica holds to Redis (server/redis-adapter.ts). */

@@ -16,7 +16,7 @@ import type { ChatServer } from './chat.js';
 import type { ChatMetrics } from './metrics.js';
 
 /** How often each replica reports itself and reads the others. */
-export const PRESENCE_INTERVAL_MS = 1000;
+const PRESENCE_INTERVAL_MS = 1000;
 /** How long a report counts: a replica silent this long is gone. */
 export const REPORT_TTL_MS = 5000;
 /** A person who leaves and is back within this (a failover, a reload) neither left nor joined. */

@@ -8,9 +8,9 @@ import type { SendResult } from '../shared/events.js';
 import type { ChatMetrics } from './metrics.js';
 
 /** What an acknowledged event over the limit gets back; the page keeps the message and retries. */
-export const SLOW_DOWN: SendResult = { ok: false, error: 'slow down', retryable: true };
+const SLOW_DOWN: SendResult = { ok: false, error: 'slow down', retryable: true };
 
-export class TokenBucket {
+class TokenBucket {
   #tokens: number;
   #updatedAt: number;
 

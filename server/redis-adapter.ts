@@ -16,7 +16,7 @@ import { answeredInTime } from './redis-timeout.js';
  */
 const MAX_PENDING_COMMANDS = 10_000;
 
-export interface RedisConnection {
+interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */
   commands: RedisClientType;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */

@@ -15,7 +15,7 @@ export const MAX_QUEUED_PACKETS = 500;
  * …and for how long the transport must have taken nothing. A healthy client can have a long queue
  * for an instant (a thousand acknowledgements created in one tick go out on the next), never for long.
  */
-export const STALL_MS = 2000;
+const STALL_MS = 2000;
 
 export function closeIfFallingBehind(socket: Socket, logger: Logger, metrics: ChatMetrics): void {
   let queued = 0;

@@ -5,7 +5,7 @@
  */
 
 /** A well-formed log id. The bounds keep both parts exact as JavaScript numbers. */
-export const LOG_ID = /^(\d{1,15})-(\d{1,15})$/;
+const LOG_ID = /^(\d{1,15})-(\d{1,15})$/;
 
 export function isLogId(value: unknown): value is string {
   return typeof value === 'string' && LOG_ID.test(value);

@@ -43,7 +43,7 @@ const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800]/u;
 /** Text made of nothing but those and white space shows as a blank message. */
 const ONLY_INVISIBLE = /^[\s\p{Cf}\p{Zl}\p{Zp}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]*$/u;
 
-export type CheckedText = { ok: true; text: string } | { ok: false; error: string };
+type CheckedText = { ok: true; text: string } | { ok: false; error: string };
 
 /**
  * A display name: trimmed, in Unicode's composed form (NFC, so that "é" typed two ways is one

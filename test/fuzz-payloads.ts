@@ -78,7 +78,7 @@ const AWKWARD_CHARACTERS = [
 
 const NUMBERS = [0, -0, 1, -1, 0.5, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 1e308, -1e308, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53 + 1];
 
-export function randomString(random: SeededRandom): string {
+function randomString(random: SeededRandom): string {
   // Around the frame limit, rarely: the larger ones close the connection, and what was sent after them on it is lost.
   if (random.chance(0.005)) return 'y'.repeat(MAX_FRAME_BYTES + random.below(200) - 100);
   switch (random.below(10)) {
@@ -101,7 +101,7 @@ export function randomString(random: SeededRandom): string {
  * Any JSON-like value, up to `depth` levels of arrays and objects. Objects are built with
  * Object.fromEntries, so that `__proto__` is an own key, as it is after JSON.parse on the server.
  */
-export function randomValue(random: SeededRandom, depth = 3): unknown {
+function randomValue(random: SeededRandom, depth = 3): unknown {
   switch (random.below(depth > 0 ? 9 : 6)) {
     case 0:
       return null;
@@ -126,7 +126,7 @@ export function randomValue(random: SeededRandom, depth = 3): unknown {
 }
 
 /** `[[[…]]]`, `levels` deep: recursion in a parser or validator would overflow on it. */
-export function deeplyNested(levels: number): unknown {
+function deeplyNested(levels: number): unknown {
   let value: unknown = [];
   for (let level = 0; level < levels; level++) value = [value];
   return value;
@@ -168,7 +168,7 @@ const RESERVED_EVENTS = ['connect', 'connect_error', 'disconnect', 'disconnectin
  * broken: any type digit, a bad or foreign namespace, attachment counts with no attachments to
  * follow, acks for ids nobody asked, JSON cut short.
  */
-export function randomSocketIoPacket(random: SeededRandom): string {
+function randomSocketIoPacket(random: SeededRandom): string {
   const type = random.chance(0.6) ? '2' : random.pick(['0', '1', '3', '4', '5', '6', '7', '9', 'a', '-', '']);
   const attachments = random.chance(0.15) ? `${random.pick(['1', '2', '0', '999999', '-1'])}-` : '';
   const namespace = random.chance(0.2) ? random.pick(['/nope,', '/,', '/admin,', '/nope', ',', `${'/'.repeat(50)},`]) : '';

@@ -73,7 +73,7 @@ export async function pollUntil<T>(
   }
 }
 
-export interface HttpResult {
+interface HttpResult {
   status: number;
   contentType: string;
   body: string;
@@ -339,7 +339,7 @@ export function nextChatMessage(socket: ChatSocket, what: string): Promise<ChatM
   return withTimeout(new Promise<ChatMessage>((resolve) => socket.once('chat message', resolve)), EVENT_TIMEOUT_MS, what);
 }
 
-export interface Finished {
+interface Finished {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;
