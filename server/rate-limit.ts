@@ -1,7 +1,8 @@
 /**
  * A token bucket per connection, for every event a client sends (messages and typing alike): up to
  * `burst` at once, then `perSecond`. Without it, one client can send thousands of messages a second,
- * each fanned out to every client, and everyone's chat slows to a crawl.
+ * each fanned out to every client, and everyone's chat slows to a crawl. `catch up` (a read of the
+ * log) has a bucket of its own, so that a page filling a gap does not use up what its person may send.
  */
 import type { Socket } from 'socket.io';
 import type { SendResult } from '../shared/events.js';
@@ -38,9 +39,10 @@ class TokenBucket {
  * with an acknowledgement, that says "slow down".
  */
 export function limitEventRate(socket: Socket, limit: { burst: number; perSecond: number }, metrics: ChatMetrics): void {
-  const bucket = new TokenBucket(limit.burst, limit.perSecond);
+  const sending = new TokenBucket(limit.burst, limit.perSecond);
+  const catchingUp = new TokenBucket(limit.burst, limit.perSecond);
   socket.use((event, next) => {
-    if (bucket.take()) return next();
+    if ((event[0] === 'catch up' ? catchingUp : sending).take()) return next();
     metrics.rateLimited(String(event[0]));
     const ack = event.at(-1);
     if (typeof ack === 'function') ack(SLOW_DOWN);

@@ -126,6 +126,18 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
     assert.deepEqual(result, { ok: false, error: 'slow down', retryable: true });
   });
 
+  test('catch-ups have a limit of their own: a flood of them is refused, and sending is not', async (t) => {
+    const { socket } = await connectChatClient(limited.url);
+    t.after(() => socket.close());
+    const answers = await Promise.all(Array.from({ length: 50 }, () => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', null)));
+    assert.ok(
+      answers.some((answer) => !answer.ok && answer.error === 'slow down'),
+      'fifty catch-ups at once were all answered',
+    );
+    const result = await sendMessage(socket, 'after catching up a lot');
+    assert.ok(result !== 'no answer' && result.ok, `the message after the catch-ups: ${JSON.stringify(result)}`);
+  });
+
   for (const transport of ['websocket', 'polling'] as const) {
     test(`an oversized frame over ${transport} closes that connection only, without holding memory`, async (t) => {
       const bystander = await connectChatClient(limited.url);
