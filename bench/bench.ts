@@ -31,7 +31,7 @@ const resultsDir = option('results') ?? join(PROJECT_ROOT, 'bench', 'results');
 const baselineRevision = option('baseline');
 const onlySetups = option('setups')?.split(',');
 
-/** The plan: the issue's scenarios at full size, or a few hundred clients for a few seconds. */
+/** The plan: the scenarios at full size, or a few hundred clients for a few seconds. */
 const PLAN = quick
   ? { workers: 2, capacitySteps: [200], fanoutClients: 200, idleMs: 1000, fanoutRate: 20, fanoutMs: 1000, ceilingRates: [50], ceilingMs: 1000 }
   : {
@@ -44,7 +44,7 @@ const PLAN = quick
       ceilingRates: [10, 20, 30, 40, 50, 100],
       ceilingMs: 5000,
     };
-/** The ceiling's conditions, from the issue: p99 within this, and nothing lost. */
+/** The ceiling's conditions: p99 within this, and nothing lost. */
 const CEILING_P99_MS = 250;
 /**
  * When the load workers together use this share of the machine's CPU, they, not the server, are

@@ -34,9 +34,9 @@ export interface RunningChatServer {
 /**
  * The largest frame (WebSocket message or long-polling request body) a client may send. A chat
  * message is at most MAX_MESSAGE_LENGTH characters of 4 UTF-8 bytes each, plus its key and Socket.IO's
- * framing; anything much larger is not a chat message. (Socket.IO's default is 1 MB: twenty
- * clients sending three such frames each once took 290 MB of a replica.) A larger frame closes
- * that connection, and only that one.
+ * framing; anything much larger is not a chat message. (Socket.IO's default is 1 MB, and a frame
+ * of nested arrays that size takes many times its size once parsed.) A larger frame closes that
+ * connection, and only that one.
  */
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 

@@ -56,8 +56,7 @@ const PERSON_SAYS = 'the person on replica 2, message';
  * How much the fuzzed replica's resident memory may grow, from connected-and-idle to its peak under
  * fuzz. Measured: 17-21 MB (a fresh process warming up its JIT, its heap growing under thousands of
  * short-lived connections before GC gives anything back). Holding oversized frames costs hundreds
- * of MB (issue 8 measured 290 MB), and a handler keeping 40 KB per message it is sent measured
- * +118 MB here. 60 MB is three times what a healthy run needs, and well below either.
+ * of MB, and a handler keeping 40 KB per message it is sent measured +118 MB here. 60 MB is three times what a healthy run needs, and well below either.
  */
 const RSS_GROWTH_BOUND_BYTES = 60 * 1024 * 1024;
 

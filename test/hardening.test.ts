@@ -142,8 +142,8 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
     test(`an oversized frame over ${transport} closes that connection only, without holding memory`, async (t) => {
       const bystander = await connectChatClient(limited.url);
       t.after(() => bystander.socket.close());
-      // What the issue measured: twenty clients, three frames each of nested arrays just under
-      // Socket.IO's default limit of 1 MB. Parsed, each would take many times its size.
+      // Twenty clients, three frames each of nested arrays just under Socket.IO's default limit of
+      // 1 MB. Parsed, each would take many times its size.
       const nested = JSON.parse(`[${'[1],'.repeat(220_000)}[1]]`) as unknown;
       const attack = async () => {
         const attackers = await Promise.all(
@@ -175,7 +175,7 @@ describe('limits on one replica', { timeout: 120_000 }, () => {
       await attack();
       const afterSecond = rssBytes(limited.service.pid);
       // The refused frames still arrive, and pass through read buffers on their way to the bin: the
-      // allocator keeps those pages (about 40 MB here, against 290 MB when the frames were parsed).
+      // allocator keeps those pages (about 40 MB here; parsing them took hundreds).
       // The bounds leave room for another machine's allocator and still catch parsing.
       assert.ok(afterFirst - atStart < 128 * 1024 * 1024, `the first attack grew the replica by ${megabytes(afterFirst - atStart)} MB`);
       // But nothing is held: a second attack reuses them (0 to 8 MB more here).
