@@ -33,7 +33,7 @@ import {
   type ChatSocket,
 } from './helpers.js';
 
-/** How long Redis stays dead in the outage test: longer than node-redis's reconnect backoff. */
+/** How long Redis stays dead in the outage test: long enough for many sends to be refused and retried. */
 const OUTAGE_MS = 8000;
 /** The sender's pace in the outage test: a steady conversation, not a flood. */
 const SEND_INTERVAL_MS = 200;
