@@ -67,7 +67,8 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   // A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
-  // Without an 'error' listener, a Redis outage would crash the process; node-redis reconnects by
+  // Without an 'error' listener, the first lost connection crashes the process (node-redis 6.3.1
+  // emits 'error', which Node throws when nobody listens). With one, node-redis reconnects by
   // itself, and subscribes again to the adapter's channels before it reports 'ready'.
   reportOutages(commands, 'commands', logger, metrics);
   reportOutages(subscriber, 'subscriber', logger, metrics);

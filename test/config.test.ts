@@ -152,6 +152,12 @@ describe('loadConfig', () => {
     }
   });
 
+  test('a REDIS_URL broken by its password says which characters break a URL, without echoing it', () => {
+    const message = refusal({ REDIS_URL: 'redis://:s3cret/pw@redis:6379' }, 'REDIS_URL');
+    assert.match(message, /\/, \? or #/);
+    assert.doesNotMatch(message, /s3cret/);
+  });
+
   test('the message names the bad variable, not a good one beside it', () => {
     const message = refusal({ PORT: '8081', NODE_NUMBER: 'x', REDIS_URL: 'redis://redis:6379' }, 'NODE_NUMBER');
     assert.doesNotMatch(message, /\bPORT\b|\bREDIS_URL\b/);
