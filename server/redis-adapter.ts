@@ -96,7 +96,7 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
 /**
  * The classic adapter publishes every broadcast with PUBLISH, which a Redis Cluster copies to every
  * node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE) sends each channel to one shard only: the
- * same on a single Redis, and the one to pick for a Redis Cluster. The README's Performance section
+ * same on a single Redis, and the one to pick for a Redis Cluster. docs/performance.md
  * compares the two on one Redis.
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
