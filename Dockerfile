@@ -45,7 +45,6 @@ RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/dist/ dist/
 COPY views/ views/
 COPY public/ public/
-COPY README.md ./
 
 # The official image has an unprivileged `node` user. The files above stay owned by root, so the
 # server can read its code but not change it.

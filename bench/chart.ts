@@ -1,5 +1,5 @@
 /**
- * The benchmark's chart, as a standalone SVG the README embeds: fan-out latency percentiles per
+ * The benchmark's chart, as a standalone SVG docs/performance.md embeds: fan-out latency percentiles per
  * setup on the left, the delivery ceiling per setup on the right. Plain SVG, no chart library.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The README's pictures of the page, taken by the suite on every run, so that taking them keeps
+ * The pictures of the page in the README and docs/, taken by the suite on every run, so that taking them keeps
  * working: a conversation across three replicas, the cluster panel and the online list, at a
  * desktop's width and a phone's, and two replicas side by side. `npm run screenshots` writes them
  * to docs/screenshots/ (see screenshotPath).

@@ -62,11 +62,6 @@ export function createApp(options: { instance: string; metrics: Registry; health
     res.type(options.metrics.contentType).send(await options.metrics.metrics());
   });
 
-  // The page's "How it works" link: the README this server was built with, as plain text.
-  app.get('/README.md', (_req, res) => {
-    res.type('text/plain; charset=utf-8').sendFile(join(projectRoot, 'README.md'));
-  });
-
   app.use(express.static(join(projectRoot, 'public')));
   app.use('/js', express.static(join(projectRoot, 'dist', 'browser')));
   app.use('/vendor/jquery', express.static(jqueryDist));

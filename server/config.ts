@@ -100,7 +100,17 @@ const envSchema = z.object({
       .regex(/^[1-9]\d{0,3}$/, 'must be a positive whole number')
       .default('N/A'),
   ),
-  REDIS_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a redis://host or rediss://host URL' }).optional()),
+  // The value is never echoed (it may hold a password), so the message names what usually breaks it.
+  REDIS_URL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .url({
+        protocol: /^rediss?$/,
+        hostname: /./,
+        error: 'must be a redis://[:password@]host[:port] or rediss://… URL; a password containing /, ? or # breaks the URL unless percent-encoded',
+      })
+      .optional(),
+  ),
   REDIS_ADAPTER: z.preprocess(unsetIfEmpty, z.enum(REDIS_ADAPTER_KINDS, { error: 'must be classic or sharded' }).default('classic')),
   PUBLIC_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional()),
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),

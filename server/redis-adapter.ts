@@ -43,7 +43,8 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   // A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
-  // Without an 'error' listener, a Redis outage would crash the process; node-redis reconnects by
+  // Without an 'error' listener, the first lost connection crashes the process (node-redis 6.3.1
+  // emits 'error', which Node throws when nobody listens). With one, node-redis reconnects by
   // itself, and subscribes again to the adapter's channels before it reports 'ready'.
   reportOutages(commands, 'commands', logger, metrics);
   reportOutages(subscriber, 'subscriber', logger, metrics);
@@ -71,7 +72,7 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
 /**
  * The classic adapter publishes every broadcast with PUBLISH, which a Redis Cluster copies to every
  * node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE) sends each channel to one shard only: the
- * same on a single Redis, and the one to pick for a Redis Cluster. The README's Performance section
+ * same on a single Redis, and the one to pick for a Redis Cluster. docs/performance.md
  * compares the two on one Redis.
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {

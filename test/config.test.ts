@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../server/config.js';
 
@@ -150,6 +151,17 @@ describe('loadConfig', () => {
       const message = refusal({ REDIS_URL: redisUrl }, 'REDIS_URL');
       assert.doesNotMatch(message, /s3cret-pw/);
     }
+  });
+
+  test('a REDIS_URL broken by its password says which characters break a URL, without echoing it', () => {
+    const message = refusal({ REDIS_URL: 'redis://:s3cret/pw@redis:6379' }, 'REDIS_URL');
+    assert.match(message, /\/, \? or #/);
+    assert.doesNotMatch(message, /s3cret/);
+  });
+
+  test("the README's password recipe (openssl rand -hex 24) always makes a REDIS_URL that parses", () => {
+    const password = randomBytes(24).toString('hex');
+    assert.equal(loadConfig({ REDIS_URL: `redis://:${password}@redis:6379` }).redisUrl, `redis://:${password}@redis:6379`);
   });
 
   test('the message names the bad variable, not a good one beside it', () => {
