@@ -2,7 +2,8 @@
  * `npm run bench`: capacity, fan-out latency and the delivery ceiling of four setups, side by
  * side in one run (bench/setups.ts), so that their ratios mean something on a shared machine:
  * nginx's cost (single-nginx / single-direct), the cost of Redis and the log (cluster /
- * single-nginx), and the sharded adapter against the classic one (cluster-sharded / cluster).
+ * single-nginx), the sharded adapter against the classic one (cluster-sharded / cluster), and what
+ * the metrics cost (cluster / cluster-no-metrics).
  * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
  * process only measures, through probe clients connected to each replica.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast.
@@ -356,7 +357,8 @@ for (const name of SETUPS) {
 }
 printTable(results);
 
-const [direct, behindNginx, cluster, sharded] = results as [SetupResult, SetupResult, SetupResult, SetupResult];
+const [direct, behindNginx, cluster, sharded, withoutMetrics] = results as [SetupResult, SetupResult, SetupResult, SetupResult, SetupResult];
+const replicaBytesPerConnection = (result: SetupResult) => result.capacity.at(-1)!.rssPerConnectionBytes.replicas;
 const ratios = {
   'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx.fanout.sameReplica.p99, direct.fanout.sameReplica.p99),
   'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster.fanout.crossReplica?.p99, behindNginx.fanout.sameReplica.p99),
@@ -364,6 +366,9 @@ const ratios = {
   'ceiling: single-nginx / single-direct': ratio(behindNginx.ceiling.deliveriesPerSecond, direct.ceiling.deliveriesPerSecond),
   'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded.fanout.crossReplica?.p99, cluster.fanout.crossReplica?.p99),
   'adapter ceiling: cluster-sharded / cluster': ratio(sharded.ceiling.deliveriesPerSecond, cluster.ceiling.deliveriesPerSecond),
+  'metrics ceiling: cluster / cluster-no-metrics': ratio(cluster.ceiling.deliveriesPerSecond, withoutMetrics.ceiling.deliveriesPerSecond),
+  'metrics memory per connection: cluster / cluster-no-metrics': ratio(replicaBytesPerConnection(cluster), replicaBytesPerConnection(withoutMetrics)),
+  'metrics cross-replica p99: cluster / cluster-no-metrics': ratio(cluster.fanout.crossReplica?.p99, withoutMetrics.fanout.crossReplica?.p99),
 };
 console.log(ratios);
 

@@ -2,8 +2,8 @@
  * The setups every benchmark run measures side by side, each started through the launcher's own
  * code: one replica on its own (no Redis: the in-memory adapter and log), the same replica behind
  * the real nginx config, and the four-replica cluster behind nginx with Redis, once with each
- * Redis adapter (REDIS_ADAPTER). The rate limit is lifted: the load generators send far faster
- * than people type.
+ * Redis adapter (REDIS_ADAPTER), and the classic one again without metrics (METRICS=off). The rate
+ * limit is lifted: the load generators send far faster than people type.
  */
 import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +13,8 @@ import { replaceRequired } from '../cluster/nginx-conf.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, UPSTREAM_SERVER } from '../cluster/topology.js';
 
-export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded';
-export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded'];
+export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded' | 'cluster-no-metrics';
+export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics'];
 
 export interface RunningSetup {
   name: SetupName;
@@ -58,12 +58,13 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
   mkdirSync(dir, { recursive: true });
   const benchNginxConf = withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8'));
 
-  if (name === 'cluster' || name === 'cluster-sharded') {
-    const adapter: RedisAdapterKind = name === 'cluster' ? 'classic' : 'sharded';
+  if (name.startsWith('cluster')) {
+    const adapter: RedisAdapterKind = name === 'cluster-sharded' ? 'sharded' : 'classic';
     const cluster = await startCluster({
       basePort,
       stateDir: dir,
-      replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
+      // The baseline for what metrics cost: the same cluster, counting nothing.
+      replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter, METRICS: name === 'cluster-no-metrics' ? 'off' : 'on' },
       nginxConf: benchNginxConf,
     });
     const nginxPid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));

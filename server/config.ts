@@ -19,6 +19,8 @@ export interface Config {
   allowedOrigins: string[] | undefined;
   /** Each connection's token bucket: events it may send at once, and refilled per second. */
   rateLimit: { burst: number; perSecond: number };
+  /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
+  metrics: boolean;
 }
 
 export const REDIS_ADAPTER_KINDS = ['classic', 'sharded'] as const;
@@ -92,6 +94,7 @@ const envSchema = z.object({
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
   RATE_LIMIT_BURST: positiveNumber(10, { whole: true }),
   RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),
+  METRICS: z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
 });
 
 /** Every environment variable the server reads. */
@@ -119,5 +122,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     publicUrl: values.PUBLIC_URL,
     allowedOrigins: values.ALLOWED_ORIGINS,
     rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },
+    metrics: values.METRICS === 'on',
   };
 }

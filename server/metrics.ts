@@ -192,7 +192,7 @@ export function createMetrics() {
     /** Call when a message arrives; call what it returns when its `ok: true` goes out. */
     startAck: () => ackSeconds.startTimer(),
 
-    /** `messages` sent to one client; `complete: false` when some it missed could not be sent. */
+    /** One catch-up of `messages` (to a client, or a repair's to all of this replica's); `complete: false` when some missed ones could not be sent. */
     catchUp: (trigger: CatchUpTrigger, messages: number, complete: boolean) => {
       catchUps.inc({ trigger });
       catchUpMessages.observe({ trigger }, messages);
@@ -259,6 +259,33 @@ export function createMetrics() {
     },
   };
   return metrics;
+}
+
+/**
+ * What the hooks call with METRICS=off: nothing is counted or wrapped, and Redis operations pass
+ * through untimed. The benchmark runs a cluster this way beside the real one, to show what metrics cost.
+ */
+export function noMetrics(): ChatMetrics {
+  const nothing = () => {};
+  return {
+    registry: new Registry(),
+    messageAccepted: nothing,
+    messageDeduplicated: nothing,
+    messageRefused: nothing,
+    startAck: () => () => 0,
+    catchUp: nothing,
+    connectionRefused: nothing,
+    disconnected: nothing,
+    rateLimited: nothing,
+    slowReaderClosed: nothing,
+    drainStarted: nothing,
+    drainClosed: nothing,
+    redis: (_operation, command) => command,
+    redisConnection: nothing,
+    presenceRead: nothing,
+    presenceFailed: nothing,
+    watch: nothing,
+  };
 }
 
 type NamespaceAdapter = ReturnType<ChatServer['of']>['adapter'];

@@ -25,6 +25,7 @@ const DEFAULTS = {
   publicUrl: undefined,
   allowedOrigins: undefined,
   rateLimit: { burst: 10, perSecond: 2 },
+  metrics: true,
 };
 
 describe('loadConfig', () => {
@@ -42,6 +43,7 @@ describe('loadConfig', () => {
       ALLOWED_ORIGINS: '',
       RATE_LIMIT_BURST: '',
       RATE_LIMIT_PER_SECOND: '',
+      METRICS: '',
     };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
@@ -56,6 +58,7 @@ describe('loadConfig', () => {
       ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8080/',
       RATE_LIMIT_BURST: '20',
       RATE_LIMIT_PER_SECOND: '0.5',
+      METRICS: 'off',
     };
     assert.deepEqual(loadConfig(env), {
       port: 8081,
@@ -65,6 +68,7 @@ describe('loadConfig', () => {
       publicUrl: 'http://localhost:8087',
       allowedOrigins: ['https://chat.example.com', 'http://localhost:8080'],
       rateLimit: { burst: 20, perSecond: 0.5 },
+      metrics: false,
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -120,6 +124,7 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_PER_SECOND', '0'],
     ['REDIS_ADAPTER', 'cluster'],
     ['REDIS_ADAPTER', 'Sharded'],
+    ['METRICS', 'yes'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);

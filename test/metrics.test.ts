@@ -9,13 +9,28 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import type { ChildService } from '../cluster/child-process.js';
 import { startCluster, startHaproxy, type RunningCluster } from '../cluster/cluster.js';
 import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
 import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../cluster/prometheus-conf.js';
 import { PROMTOOL, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
-import { getHealth, httpGetText, ListeningClient, makeTempDir, NO_RATE_LIMIT, pollUntil, runToExit, sendMessage, STACK_FRAME, startRedis } from './helpers.js';
+import {
+  freePort,
+  getHealth,
+  httpGetText,
+  ListeningClient,
+  makeTempDir,
+  NO_RATE_LIMIT,
+  pollUntil,
+  runToExit,
+  sendMessage,
+  STACK_FRAME,
+  startRedis,
+  startReplica,
+  untyped,
+} from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8090), the e2e suite (18080-) and the other Node tests.
 const BASE_PORT = 25080;
@@ -47,6 +62,18 @@ describe('the alert rules and the Prometheus config, statically', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('a replica with METRICS=off serves no /metrics', async (t) => {
+  const dir = makeTempDir('metrics-off');
+  const port = await freePort();
+  const replica = await startReplica({ number: 1, port, dir, env: { METRICS: 'off' } });
+  t.after(async () => {
+    await replica.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.equal((await httpGetText(`http://127.0.0.1:${port}/metrics`)).status, 404);
+  assert.equal((await getHealth(`http://127.0.0.1:${port}`)).status, 200);
 });
 
 interface Sample {
@@ -152,6 +179,37 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
       () => queryBy('sum by (replica) (chat_deliveries_total{event="chat message"})', 'replica'),
       (deliveries) => JSON.stringify(deliveries) === JSON.stringify({ 1: 8, 2: 16, 3: 24, 4: 8 }),
       { what: 'eight deliveries per client' },
+    );
+  });
+
+  test('the guards count what they turn away: a foreign origin, a bad handshake, an invalid message, a frame too large', async (t) => {
+    const url = cluster.replicas[3]!.url;
+    const refused = (options: Parameters<typeof io>[1]) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...options });
+        socket.once('connect', () => reject(new Error(`let in: ${JSON.stringify(options)}`)));
+        socket.once('connect_error', () => {
+          socket.close();
+          resolve();
+        });
+      });
+    await refused({ extraHeaders: { origin: 'https://elsewhere.example' } });
+    await refused({ auth: { lastSeenId: 'not an id' } });
+
+    const client = await ListeningClient.connect(url);
+    t.after(() => client.close());
+    assert.deepEqual(await sendMessage(client.socket, ''), { ok: false, error: 'message is empty', retryable: false });
+    const closed = new Promise((resolve) => client.socket.once('disconnect', resolve));
+    untyped(client.socket).emit('chat message', { text: 'x'.repeat(100_000) });
+    await closed;
+
+    await pollUntil(
+      () =>
+        query(
+          'chat_connections_refused_total{replica="4"} or chat_messages_refused_total{replica="4", reason="invalid"} or chat_frames_too_large_total{replica="4"}',
+        ),
+      (samples) => samples.length === 4 && samples.every((sample) => sample.value[1] === '1'),
+      { what: 'one origin refusal, one handshake refusal, one invalid message and one frame too large on replica 4' },
     );
   });
 
