@@ -26,6 +26,8 @@ import {
   pollUntil,
   runToExit,
   sendMessage,
+  EVENT_TIMEOUT_MS,
+  withTimeout,
   STACK_FRAME,
   startRedis,
   startReplica,
@@ -156,9 +158,11 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
     });
 
     const senders = [clients[0]!, clients.at(-2)!]; // on replicas 1 and 3
+    const ids: string[] = [];
     for (let n = 0; n < 8; n++) {
       const result = await sendMessage(senders[n % 2]!.socket, `counted ${n}`);
-      assert.equal(result !== 'no answer' && result.ok, true, JSON.stringify(result));
+      assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
+      ids.push(result.id);
     }
 
     await pollUntil(
@@ -180,6 +184,19 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
       (deliveries) => JSON.stringify(deliveries) === JSON.stringify({ 1: 8, 2: 16, 3: 24, 4: 8 }),
       { what: 'eight deliveries per client' },
     );
+    assert.deepEqual(await queryBy('chat_presence_replicas', 'replica'), { 1: 4, 2: 4, 3: 4, 4: 4 });
+
+    // A client returning after the fourth message catches up on the four after it: one catch-up.
+    const returning = io(cluster.replicas[1]!.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { lastSeenId: ids[3] } });
+    t.after(() => returning.close());
+    const caughtUp = await withTimeout(new Promise<unknown[]>((resolve) => returning.once('history', resolve)), EVENT_TIMEOUT_MS, 'the catch-up');
+    assert.equal(caughtUp.length, 4);
+    await pollUntil(
+      () => query('sum(chat_catch_ups_total{trigger="connect"})'),
+      (samples) => samples[0]?.value[1] === '1',
+      { what: 'one catch-up' },
+    );
+    assert.equal((await query('sum(chat_catch_up_messages_sum{trigger="connect"})'))[0]?.value[1], '4');
   });
 
   test('the guards count what they turn away: a foreign origin, a bad handshake, an invalid message, a frame too large', async (t) => {
@@ -258,6 +275,12 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
       () => queryBy('sum by (connection) (chat_redis_connection_losses_total)', 'connection'),
       (losses) => losses.commands === 4 && losses.subscriber === 4,
       { what: 'one loss per connection and replica' },
+    );
+    // …and each replica, subscribed again, repaired what it may have missed: one gap fill each.
+    await pollUntil(
+      () => query('sum(chat_catch_ups_total{trigger="gap"})'),
+      (samples) => samples[0]?.value[1] === '4',
+      { what: 'a repair per replica' },
     );
   });
 
