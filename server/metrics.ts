@@ -296,7 +296,8 @@ type NamespaceAdapter = ReturnType<ChatServer['of']>['adapter'];
  * socket.io-adapter's `broadcast`, which encodes the packet once (`_encode`) and then calls `apply`
  * with a callback per recipient. So the cost is one increment per recipient, with no listener on
  * each socket. (`apply` also serves fetchSockets and the like: only an `apply` right after an
- * `_encode` is a broadcast.) test/metrics.test.ts checks the counts, on both Redis adapters.
+ * `_encode` is a broadcast.) test/metrics.test.ts checks the counts with the classic adapter
+ * (with the sharded one they were checked by hand).
  */
 function countDeliveries(adapter: NamespaceAdapter, count: (event: string, recipients: number) => void): void {
   // Both are private in socket.io-adapter's types, and stable from 2.x on.
