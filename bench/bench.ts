@@ -2,10 +2,11 @@
  * `npm run bench`: capacity, fan-out latency and the delivery ceiling of four setups, side by
  * side in one run (bench/setups.ts), so that their ratios mean something on a shared machine:
  * nginx's cost (single-nginx / single-direct), the cost of Redis and the log (cluster /
- * single-nginx), and the sharded adapter against the classic one (cluster-sharded / cluster).
- * With Redis, it also counts Redis's own work: commands and CPU per message, and per replica per
- * second while nobody chats. `--baseline=<rev>` adds the classic cluster running the server of
- * that commit (bench/baseline.ts), to measure what a change costs in the same run.
+ * single-nginx), the sharded adapter against the classic one (cluster-sharded / cluster), and what
+ * the metrics cost (cluster / cluster-no-metrics). With Redis, it also counts Redis's own work:
+ * commands and CPU per message, and per replica per second while nobody chats.
+ * `--baseline=<rev>` adds the classic cluster running the server of that commit
+ * (bench/baseline.ts), to measure what a change costs in the same run.
  * Load comes from worker processes (bench/load-worker.ts) spread over many client addresses; this
  * process only measures, through probe clients connected to each replica.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
@@ -428,9 +429,10 @@ try {
 printTable(results);
 
 const setup = (name: SetupName) => results.find((result) => result.setup === name);
-const [direct, behindNginx, cluster, sharded, before] = (['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-baseline'] as const).map(
-  setup,
-);
+const [direct, behindNginx, cluster, sharded, withoutMetrics, before] = (
+  ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics', 'cluster-baseline'] as const
+).map(setup);
+const replicaBytesPerConnection = (result: SetupResult | undefined) => result?.capacity.at(-1)?.rssPerConnectionBytes.replicas;
 const ratios = {
   'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx?.fanout.sameReplica.p99, direct?.fanout.sameReplica.p99),
   'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster?.fanout.crossReplica?.p99, behindNginx?.fanout.sameReplica.p99),
@@ -438,6 +440,9 @@ const ratios = {
   'ceiling: single-nginx / single-direct': ratio(behindNginx?.ceiling.deliveriesPerSecond, direct?.ceiling.deliveriesPerSecond),
   'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded?.fanout.crossReplica?.p99, cluster?.fanout.crossReplica?.p99),
   'adapter ceiling: cluster-sharded / cluster': ratio(sharded?.ceiling.deliveriesPerSecond, cluster?.ceiling.deliveriesPerSecond),
+  'metrics ceiling: cluster / cluster-no-metrics': ratio(cluster?.ceiling.deliveriesPerSecond, withoutMetrics?.ceiling.deliveriesPerSecond),
+  'metrics memory per connection: cluster / cluster-no-metrics': ratio(replicaBytesPerConnection(cluster), replicaBytesPerConnection(withoutMetrics)),
+  'metrics cross-replica p99: cluster / cluster-no-metrics': ratio(cluster?.fanout.crossReplica?.p99, withoutMetrics?.fanout.crossReplica?.p99),
   'Redis commands per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.commands, before?.fanout.redisPerMessage?.commands),
   'Redis CPU per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.cpuMicros, before?.fanout.redisPerMessage?.cpuMicros),
 };

@@ -2,9 +2,9 @@
  * The setups every benchmark run measures side by side, each started through the launcher's own
  * code: one replica on its own (no Redis: the in-memory adapter and log), the same replica behind
  * the real nginx config, and the four-replica cluster behind nginx with Redis, once with each
- * Redis adapter (REDIS_ADAPTER), and, when asked, the classic cluster running the server of
- * another commit (bench/baseline.ts). The rate limit is lifted: the load generators send far
- * faster than people type.
+ * Redis adapter (REDIS_ADAPTER), the classic one again without metrics (METRICS=off), and, when
+ * asked, the classic cluster running the server of another commit (bench/baseline.ts). The rate
+ * limit is lifted: the load generators send far faster than people type.
  */
 import { readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,8 +14,8 @@ import { replaceRequired } from '../cluster/nginx-conf.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, UPSTREAM_SERVER } from '../cluster/topology.js';
 
-export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded' | 'cluster-baseline';
-export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded'];
+export type SetupName = 'single-direct' | 'single-nginx' | 'cluster' | 'cluster-sharded' | 'cluster-no-metrics' | 'cluster-baseline';
+export const SETUPS: readonly SetupName[] = ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics'];
 
 export interface RunningSetup {
   name: SetupName;
@@ -62,12 +62,13 @@ export async function startSetup(name: SetupName, basePort: number, replicaEntry
   mkdirSync(dir, { recursive: true });
   const benchNginxConf = withFourWorkers(readFileSync(NGINX_CONF_PATH, 'utf8'));
 
-  if (name !== 'single-direct' && name !== 'single-nginx') {
+  if (name.startsWith('cluster')) {
     const adapter: RedisAdapterKind = name === 'cluster-sharded' ? 'sharded' : 'classic';
     const cluster = await startCluster({
       basePort,
       stateDir: dir,
-      replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
+      // The baseline for what metrics cost: the same cluster, counting nothing.
+      replicaEnv: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter, METRICS: name === 'cluster-no-metrics' ? 'off' : 'on' },
       nginxConf: benchNginxConf,
       replicaEntry: name === 'cluster-baseline' ? replicaEntry : undefined,
     });

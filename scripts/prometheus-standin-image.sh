@@ -4,7 +4,7 @@
 # Debian 12's prometheus package (2.42; apt-get download + dpkg-deb, no maintainer scripts) in an
 # empty root, imported under the official name, with the official image's user (nobody), paths
 # (/etc/prometheus, /prometheus), entrypoint and port. Differs from it: Prometheus 2.42, not 3.5
-# (the config and rules here use nothing newer); Debian's build of the web UI; glibc and busybox.
+# (the config and rules here use nothing newer); Debian's build of the (classic) web UI; glibc and busybox.
 # Needs a running dockerd and apt. Usage, from the project root: bash scripts/prometheus-standin-image.sh
 set -euo pipefail
 NAME=$(awk '/image: prom\/prometheus:/ {print $2}' docker-compose.prometheus.yml)
@@ -14,8 +14,10 @@ ROOT=$WORK/images/prometheus
 mkdir -p "$DEBS"
 chown _apt "$DEBS" 2>/dev/null || true
 
-# The binary links against libc only (checked with ldd at build time, below).
-packages=(prometheus libc6)
+# The binary links against libc only (checked with ldd below); its web UI links to Debian's
+# JavaScript and font packages (checked for dangling links below).
+packages=(prometheus libc6 fonts-glyphicons-halflings libjs-bootstrap4 libjs-eonasdan-bootstrap-datetimepicker
+  libjs-jquery libjs-jquery-hotkeys libjs-moment libjs-moment-timezone libjs-mustache libjs-popper.js libjs-rickshaw libjs-d3)
 for p in "${packages[@]}"; do
   compgen -G "$DEBS/${p}_*.deb" >/dev/null || (cd "$DEBS" && apt-get download -q "$p" >/dev/null 2>&1)
 done
@@ -29,6 +31,8 @@ for p in "${packages[@]}"; do
 done
 extra=$(ldd "$ROOT/usr/bin/prometheus" | awk '/=>/ {print $3}' | grep -v '/libc\.so' || true)
 if [ -n "$extra" ]; then echo "prometheus needs more than libc: $extra" >&2; exit 1; fi
+dangling=$(cd "$ROOT" && find usr/share/prometheus -xtype l)
+if [ -n "$dangling" ]; then echo "the web UI links to files no package here provides: $dangling" >&2; exit 1; fi
 
 # The official image is busybox-based: a shell and wget for healthchecks and debugging.
 cp /bin/busybox "$ROOT/usr/bin/busybox"

@@ -29,7 +29,7 @@ const projectRoot = findProjectRoot();
 const jqueryDist = dirname(createRequire(import.meta.url).resolve('jquery'));
 
 /** The HTTP side: the chat page, its static files, and the health check. */
-export function createApp(options: { instance: string; metrics: Registry; health: () => Promise<HealthReport> }): express.Express {
+export function createApp(options: { instance: string; metrics: Registry | undefined; health: () => Promise<HealthReport> }): express.Express {
   const app = express();
 
   app.use(
@@ -58,9 +58,12 @@ export function createApp(options: { instance: string; metrics: Registry; health
 
   // For Prometheus, which scrapes each replica directly. The fronts (nginx, HAProxy) do not pass
   // this path on: it tells anyone who can read it how busy each replica is and what fails.
-  app.get('/metrics', async (_req, res) => {
-    res.type(options.metrics.contentType).send(await options.metrics.metrics());
-  });
+  const { metrics } = options;
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.metrics());
+    });
+  }
 
   app.use(express.static(join(projectRoot, 'public')));
   app.use('/js', express.static(join(projectRoot, 'dist', 'browser')));

@@ -28,6 +28,8 @@ export interface Config {
   positionIntervalMs: number;
   /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */
   heartbeat: { intervalMs: number; timeoutMs: number };
+  /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
+  metrics: boolean;
 }
 
 export const REDIS_ADAPTER_KINDS = ['classic', 'sharded'] as const;
@@ -121,6 +123,7 @@ const envSchema = z.object({
   // Socket.IO's defaults. Their sum must stay below the front's idle timeout (nginx proxy_read_timeout).
   PING_INTERVAL_MS: positiveNumber(25_000, { whole: true }),
   PING_TIMEOUT_MS: positiveNumber(20_000, { whole: true }),
+  METRICS: z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
 });
 
 /** Every environment variable the server reads. */
@@ -151,5 +154,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logCapacity: values.MESSAGE_LOG_CAPACITY,
     positionIntervalMs: values.POSITION_INTERVAL_MS,
     heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
+    metrics: values.METRICS === 'on',
   };
 }

@@ -178,8 +178,9 @@ export function startPresence(options: {
       await store.publish(ownReport());
       const reports = await store.readAll();
 
-      const names = new Set(newestPerInstance(reports).flatMap((report) => Object.keys(report.people)));
-      metrics.presenceRead(newestPerInstance(reports).length, names.size);
+      const alive = newestPerInstance(reports);
+      const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
+      metrics.presenceRead(alive.length, names.size);
       const crowd = names.size > NOTICE_CROWD_LIMIT;
       if (!crowd || performance.now() - lastSentAt >= CROWD_UPDATE_SPACING_MS) {
         const nextCluster = clusterStatusOf(reports);

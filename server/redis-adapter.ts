@@ -30,7 +30,7 @@ interface RedisConnection {
 /**
  * Connects the two Redis clients the adapter needs and resolves once both are ready, so the
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
- * keeps retrying (and this promise keeps waiting); every failure is logged.
+ * keeps retrying (and this promise keeps waiting); the first failure is logged (server/redis-outages.ts).
  */
 export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger, metrics: ChatMetrics): Promise<RedisConnection> {
   const commands: RedisClientType = createClient({

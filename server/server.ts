@@ -8,7 +8,7 @@ import { startDelivery } from './delivery.js';
 import type { Config } from './config.js';
 import { closeConnectionsInBatches } from './drain.js';
 import { createMemoryLog } from './message-log.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, noMetrics } from './metrics.js';
 import { originCheck } from './origin-check.js';
 import { createMemoryPresenceStore, startPresence } from './presence.js';
 import { connectRedis } from './redis-adapter.js';
@@ -54,7 +54,7 @@ export const CLOSE_GRACE_MS = 1000;
  * messages, the chat handlers and presence.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
-  const metrics = createMetrics();
+  const metrics = config.metrics ? createMetrics() : noMetrics();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger, metrics) : undefined;
   if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
   const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger, metrics) : createMemoryLog(config.logCapacity);
@@ -64,7 +64,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
 
   const app = createApp({
     instance: config.instance,
-    metrics: metrics.registry,
+    metrics: config.metrics ? metrics.registry : undefined,
     health: async () => ({
       instance: config.instance,
       redis: redis ? ((await redis.isHealthy()) ? 'up' : 'down') : 'none',

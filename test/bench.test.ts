@@ -43,7 +43,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its JSO
     assert.equal(report.quick, true);
     assert.deepEqual(
       report.results.map((result) => result.setup),
-      ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-baseline'],
+      ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics', 'cluster-baseline'],
     );
     for (const result of report.results) {
       assert.ok(result.capacity.length > 0 && result.capacity.every((step) => step.clients > 0), `${result.setup}: capacity`);

@@ -29,6 +29,7 @@ const DEFAULTS = {
   logCapacity: 1000,
   positionIntervalMs: 2000,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
+  metrics: true,
 };
 
 describe('loadConfig', () => {
@@ -50,6 +51,7 @@ describe('loadConfig', () => {
       POSITION_INTERVAL_MS: '',
       PING_INTERVAL_MS: '',
       PING_TIMEOUT_MS: '',
+      METRICS: '',
     };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
@@ -68,6 +70,7 @@ describe('loadConfig', () => {
       POSITION_INTERVAL_MS: '0',
       PING_INTERVAL_MS: '500',
       PING_TIMEOUT_MS: '700',
+      METRICS: 'off',
     };
     assert.deepEqual(loadConfig(env), {
       port: 8081,
@@ -80,6 +83,7 @@ describe('loadConfig', () => {
       logCapacity: 50,
       positionIntervalMs: 0,
       heartbeat: { intervalMs: 500, timeoutMs: 700 },
+      metrics: false,
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -140,6 +144,7 @@ describe('loadConfig', () => {
     ['POSITION_INTERVAL_MS', '1.5'],
     ['PING_INTERVAL_MS', '0'],
     ['PING_TIMEOUT_MS', 'soon'],
+    ['METRICS', 'yes'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { io } from 'socket.io-client';
 import type { ChildService } from '../cluster/child-process.js';
 import { startCluster, startHaproxy, type RunningCluster } from '../cluster/cluster.js';
 import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
@@ -16,16 +17,21 @@ import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, pr
 import { PROMTOOL, requireProgram } from '../cluster/system-programs.js';
 import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
 import {
+  freePort,
   getHealth,
   httpGetText,
   ListeningClient,
   makeTempDir,
-  WITHOUT_RATE_LIMIT,
+  EVENT_TIMEOUT_MS,
   pollUntil,
   runToExit,
   sendMessage,
   STACK_FRAME,
   startRedis,
+  startReplica,
+  untyped,
+  WITHOUT_RATE_LIMIT,
+  withTimeout,
 } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8090), the e2e suite (18080-) and the other Node tests.
@@ -58,6 +64,18 @@ describe('the alert rules and the Prometheus config, statically', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('a replica with METRICS=off serves no /metrics', async (t) => {
+  const dir = makeTempDir('metrics-off');
+  const port = await freePort();
+  const replica = await startReplica({ number: 1, port, dir, env: { METRICS: 'off' } });
+  t.after(async () => {
+    await replica.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  assert.equal((await httpGetText(`http://127.0.0.1:${port}/metrics`)).status, 404);
+  assert.equal((await getHealth(`http://127.0.0.1:${port}`)).status, 200);
 });
 
 interface Sample {
@@ -140,9 +158,11 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
     });
 
     const senders = [clients[0]!, clients.at(-2)!]; // on replicas 1 and 3
+    const ids: string[] = [];
     for (let n = 0; n < 8; n++) {
       const result = await sendMessage(senders[n % 2]!.socket, `counted ${n}`);
-      assert.equal(result !== 'no answer' && result.ok, true, JSON.stringify(result));
+      assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
+      ids.push(result.id);
     }
 
     await pollUntil(
@@ -163,6 +183,50 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
       () => queryBy('sum by (replica) (chat_deliveries_total{event="chat message"})', 'replica'),
       (deliveries) => JSON.stringify(deliveries) === JSON.stringify({ 1: 8, 2: 16, 3: 24, 4: 8 }),
       { what: 'eight deliveries per client' },
+    );
+    assert.deepEqual(await queryBy('chat_presence_replicas', 'replica'), { 1: 4, 2: 4, 3: 4, 4: 4 });
+
+    // A client returning after the fourth message catches up on the four after it: one catch-up.
+    const returning = io(cluster.replicas[1]!.url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { lastSeenId: ids[3] } });
+    t.after(() => returning.close());
+    const caughtUp = await withTimeout(new Promise<unknown[]>((resolve) => returning.once('history', resolve)), EVENT_TIMEOUT_MS, 'the catch-up');
+    assert.equal(caughtUp.length, 4);
+    await pollUntil(
+      () => query('sum(chat_catch_ups_total{trigger="connect"})'),
+      (samples) => samples[0]?.value[1] === '1',
+      { what: 'one catch-up' },
+    );
+    assert.equal((await query('sum(chat_catch_up_messages_sum{trigger="connect"})'))[0]?.value[1], '4');
+  });
+
+  test('the guards count what they turn away: a foreign origin, a bad handshake, an invalid message, a frame too large', async (t) => {
+    const url = cluster.replicas[3]!.url;
+    const refused = (options: Parameters<typeof io>[1]) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...options });
+        socket.once('connect', () => reject(new Error(`let in: ${JSON.stringify(options)}`)));
+        socket.once('connect_error', () => {
+          socket.close();
+          resolve();
+        });
+      });
+    await refused({ extraHeaders: { origin: 'https://elsewhere.example' } });
+    await refused({ auth: { lastSeenId: 'not an id' } });
+
+    const client = await ListeningClient.connect(url);
+    t.after(() => client.close());
+    assert.deepEqual(await sendMessage(client.socket, ''), { ok: false, error: 'message is empty', retryable: false });
+    const closed = new Promise((resolve) => client.socket.once('disconnect', resolve));
+    untyped(client.socket).emit('chat message', { text: 'x'.repeat(100_000) });
+    await closed;
+
+    await pollUntil(
+      () =>
+        query(
+          'chat_connections_refused_total{replica="4"} or chat_messages_refused_total{replica="4", reason="invalid"} or chat_frames_too_large_total{replica="4"}',
+        ),
+      (samples) => samples.length === 4 && samples.every((sample) => sample.value[1] === '1'),
+      { what: 'one origin refusal, one handshake refusal, one invalid message and one frame too large on replica 4' },
     );
   });
 
@@ -211,6 +275,12 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
       () => queryBy('sum by (connection) (chat_redis_connection_losses_total)', 'connection'),
       (losses) => losses.commands === 4 && losses.subscriber === 4,
       { what: 'one loss per connection and replica' },
+    );
+    // …and each replica, subscribed again, repaired what it may have missed: one gap fill each.
+    await pollUntil(
+      () => query('sum(chat_catch_ups_total{trigger="gap"})'),
+      (samples) => samples[0]?.value[1] === '4',
+      { what: 'a repair per replica' },
     );
   });
 
