@@ -6,16 +6,18 @@ import type { Server, Socket } from 'socket.io';
 import type { CatchUpResult, ClientToServerEvents, SendResult, ServerToClientEvents } from '../shared/events.js';
 import type { Delivery } from './delivery.js';
 import { parseHandshake, type Handshake } from './handshake.js';
+import type { ChatMetrics } from './metrics.js';
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 
-export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery }): void {
-  const { instance, delivery } = options;
+export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery; metrics: ChatMetrics }): void {
+  const { instance, delivery, metrics } = options;
 
   io.use((socket, next) => {
     const parsed = parseHandshake(socket.handshake.auth);
     if (!parsed.ok) {
+      metrics.connectionRefused('handshake');
       // The client's connect_error: the message says what is wrong, `data` which field.
       return next(Object.assign(new Error(parsed.error), { data: parsed.refusal }));
     }

@@ -100,7 +100,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     positionIntervalMs: config.positionIntervalMs,
     signal: stopping.signal,
   });
-  registerChatHandlers(io, { instance: config.instance, delivery });
+  registerChatHandlers(io, { instance: config.instance, delivery, metrics });
   const presence = startPresence({
     io,
     store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),
