@@ -1,5 +1,5 @@
 /**
- * The client's half of the delivery guarantee (server/delivery.ts). It knows the id up to which it
+ * The client's half of the delivery guarantee (server/chat/delivery.ts). It knows the id up to which it
  * holds every message, learns how far the log goes (from each message's `prev` and id, and from the
  * server's `position`), and asks `catch up` for whatever lies between.
  *

@@ -2,9 +2,9 @@
  * The outbox and the message log in a real browser, with Redis killed for real. This spec runs a
  * cluster of its own, so that stopping its Redis disturbs no other spec.
  */
-import type { ChildService } from '../cluster/child-process.js';
-import { startCluster, startRedis, type RunningCluster } from '../cluster/cluster.js';
-import { parseClusterPort } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startCluster, startRedis, type RunningCluster } from '../lab/cluster/cluster.js';
+import { parseClusterPort } from '../lab/cluster/topology.js';
 import { expect, test, uniqueText } from './fixtures.js';
 
 const BASE_PORT = parseClusterPort(process.env.E2E_DURABILITY_PORT ?? '18100');

@@ -1,4 +1,4 @@
-import { startCluster } from '../cluster/cluster.js';
+import { startCluster } from '../lab/cluster/cluster.js';
 import { E2E_BASE_PORT, publishStackInfo } from './stack.js';
 
 /** Starts the cluster for the whole run; Playwright calls the returned function at the end, pass or fail. */

@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Response } from '@playwright/test';
-import type { ChildService } from '../cluster/child-process.js';
-import { startHaproxy } from '../cluster/cluster.js';
-import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
-import { clusterPorts } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startHaproxy } from '../lab/cluster/cluster.js';
+import { HAPROXY_CFG_PATH } from '../lab/cluster/haproxy-conf.js';
+import { clusterPorts } from '../lab/cluster/topology.js';
 import { clientAddress, expect, test, uniqueText } from './fixtures.js';
 
 const ROUND_TRIPS = 8;

@@ -4,9 +4,9 @@
  * heartbeat short, so that a paused replica's tab notices quickly.
  */
 import { rmSync } from 'node:fs';
-import type { ChildService } from '../cluster/child-process.js';
-import { redisUrlFor, startRedis, startReplica, WITHOUT_RATE_LIMIT } from '../cluster/cluster.js';
-import { clusterPorts, parseClusterPort } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { redisUrlFor, startRedis, startReplica, WITHOUT_RATE_LIMIT } from '../lab/cluster/cluster.js';
+import { clusterPorts, parseClusterPort } from '../lab/cluster/topology.js';
 import { connectChatClient, makeTempDir, sendMessage } from '../test/helpers.js';
 import { expect, test, uniqueText } from './fixtures.js';
 

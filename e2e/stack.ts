@@ -2,7 +2,7 @@
  * The cluster the browser tests run against: started once by global-setup.ts, through the same
  * code as `npm run cluster`, and described to the test workers in an environment variable.
  */
-import { parseClusterPort } from '../cluster/topology.js';
+import { parseClusterPort } from '../lab/cluster/topology.js';
 
 /** Base port of the test cluster: away from `npm run cluster`'s 8080, so both can run at once. */
 export const E2E_BASE_PORT = parseClusterPort(process.env.E2E_CLUSTER_PORT ?? '18080');

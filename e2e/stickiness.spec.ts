@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Response } from '@playwright/test';
-import type { ChildService } from '../cluster/child-process.js';
-import { startNginx } from '../cluster/cluster.js';
-import { withoutStickySessions } from '../test/nginx-variants.js';
-import { clusterPorts, NGINX_CONF_PATH } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startNginx } from '../lab/cluster/cluster.js';
+import { withoutStickySessions } from '../test/fixtures/nginx-variants.js';
+import { clusterPorts, NGINX_CONF_PATH } from '../lab/cluster/topology.js';
 import { clientAddress, expect, test, uniqueText } from './fixtures.js';
 
 /** Long-polling round trips a session must survive: each message is one POST up and one GET down. */

@@ -23,7 +23,7 @@ export interface Config {
   logCapacity: number;
   /**
    * How often each replica tells its clients the log's newest id, so that one whose live copy of
-   * the last message was lost notices (server/delivery.ts). 0 turns it off, for the benchmark.
+   * the last message was lost notices (server/chat/delivery.ts). 0 turns it off, for the benchmark.
    */
   positionIntervalMs: number;
   /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */

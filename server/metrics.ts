@@ -12,7 +12,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServerToClientEvents } from '../shared/events.js';
-import type { ChatServer } from './chat.js';
+import type { ChatServer } from './chat/chat.js';
 
 /** Why a chat message got `ok: false`. */
 type MessageRefusal = 'invalid' | 'rate_limit' | 'log_unavailable';
@@ -22,7 +22,7 @@ type ConnectionRefusal = 'origin' | 'handshake';
 type CatchUpTrigger = 'recent' | 'gap';
 /** What a replica asks of Redis, timed one by one. */
 export type RedisOperation = 'append' | 'read' | 'publish' | 'presence_report' | 'presence_read' | 'ping';
-/** The two connections a replica holds to Redis (server/redis-adapter.ts). */
+/** The two connections a replica holds to Redis (server/redis/redis-adapter.ts). */
 export type RedisConnectionName = 'commands' | 'subscriber';
 
 const TRANSPORTS = ['polling', 'websocket'] as const;
@@ -116,7 +116,7 @@ export function createMetrics() {
   });
   const slowReadersClosed = new Counter({
     name: 'chat_slow_readers_closed_total',
-    help: 'Connections closed because their client stopped reading (server/slow-readers.ts).',
+    help: 'Connections closed because their client stopped reading (server/guards/slow-readers.ts).',
     registers,
   });
   const framesTooLarge = new Counter({

@@ -1,5 +1,5 @@
 /**
- * The chat's wire protocol, declared once and used by the server (server/chat.ts) and the browser
+ * The chat's wire protocol, declared once and used by the server (server/chat/chat.ts) and the browser
  * client (client/chat.ts) through Socket.IO's typed `Server` and `Socket`.
  */
 
@@ -10,7 +10,7 @@ export interface ChatMessage {
   /**
    * The id of the message before it in the log (`0-0` for the first). A client holding `prev`
    * and receiving this one knows it missed nothing in between; one that holds something older has
-   * a gap to catch up on (server/delivery.ts).
+   * a gap to catch up on (server/chat/delivery.ts).
    */
   prev: string;
   /** Its author's name (shared/text.ts: checkName). */
@@ -35,7 +35,7 @@ export interface OutgoingMessage {
 
 /**
  * The answer to a `chat message`. `ok: true` means the message is in the log and will reach every
- * connected client, live or by catch-up (server/delivery.ts). `retryable` failures (Redis unavailable) may succeed if sent again
+ * connected client, live or by catch-up (server/chat/delivery.ts). `retryable` failures (Redis unavailable) may succeed if sent again
  * with the same key; the others (bad input) will not.
  */
 export type SendResult = { ok: true; id: string } | { ok: false; error: string; retryable: boolean };

@@ -15,7 +15,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its JSO
   try {
     const finished = await runToExit(
       process.execPath,
-      ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'bench.ts'), '--quick', '--baseline=HEAD', `--results=${dir}`],
+      ['--import', 'tsx', join(PROJECT_ROOT, 'lab', 'bench', 'bench.ts'), '--quick', '--baseline=HEAD', `--results=${dir}`],
       {
         timeoutMs: 170_000,
       },

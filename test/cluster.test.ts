@@ -8,13 +8,13 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { describeMissing, findProgram, type SystemProgram } from '../cluster/system-programs.js';
-import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
+import { describeMissing, findProgram, type SystemProgram } from '../lab/cluster/system-programs.js';
+import { clusterPorts, replicaNumbers } from '../lab/cluster/topology.js';
 import { getHealth, isPortFree, makeTempDir, pollUntil, PROJECT_ROOT, runToExit, withTimeout } from './helpers.js';
 
 // Clear of a user's `npm run cluster` (8080-8089) and of the e2e suite (18080-18089).
 const BASE_PORT = 28080;
-const CLI = ['--import', 'tsx', 'cluster/cli.ts'];
+const CLI = ['--import', 'tsx', 'lab/cluster/cli.ts'];
 const START_TIMEOUT_MS = 30_000;
 
 /** Whether any process is left in the process group `pgid`. */
@@ -27,7 +27,7 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-describe('npm run cluster (cluster/cli.ts)', { timeout: 60_000 }, () => {
+describe('npm run cluster (lab/cluster/cli.ts)', { timeout: 60_000 }, () => {
   const ports = clusterPorts(BASE_PORT);
   const nginxUrl = `http://127.0.0.1:${ports.front}`;
   const allPorts = [ports.front, ...replicaNumbers().map(ports.replica), ports.redis];
@@ -108,7 +108,7 @@ describe('npm run cluster (cluster/cli.ts)', { timeout: 60_000 }, () => {
   });
 });
 
-describe('cluster/cli.ts with a bad CLUSTER_PORT', () => {
+describe('lab/cluster/cli.ts with a bad CLUSTER_PORT', () => {
   test('CLUSTER_PORT=abc: exit 1, one line naming CLUSTER_PORT', async () => {
     const result = await runToExit(process.execPath, CLI, { env: { ...process.env, CLUSTER_PORT: 'abc' } });
     assert.equal(result.code, 1, result.stdout + result.stderr);

@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
-import { PROMETHEUS_DIR } from '../cluster/prometheus-conf.js';
-import { DOCKER_COMPOSE, requireProgram } from '../cluster/system-programs.js';
-import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers } from '../cluster/topology.js';
+import { HAPROXY_CFG_PATH } from '../lab/cluster/haproxy-conf.js';
+import { PROMETHEUS_DIR } from '../lab/cluster/prometheus-conf.js';
+import { DOCKER_COMPOSE, requireProgram } from '../lab/cluster/system-programs.js';
+import { clusterPorts, CONTAINER_PORT, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers } from '../lab/cluster/topology.js';
 
 const COMPOSE_FILE = resolve(PROJECT_ROOT, 'docker-compose.yml');
 const HAPROXY_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.haproxy.yml');

@@ -1,5 +1,5 @@
 /**
- * The live path loses a message, the log does not (server/delivery.ts): each way the live path can
+ * The live path loses a message, the log does not (server/chat/delivery.ts): each way the live path can
  * fail is caused for real, on three replicas and one redis-server, and every client's messages are
  * counted by id. Once with each adapter; then the negative controls, with the position
  * announcements off, show that the tests see a lost message when nothing fills the gap.
@@ -11,7 +11,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient, type RedisClientType } from 'redis';
 import { pino } from 'pino';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import { loadConfig, type RedisAdapterKind } from '../server/config.js';
 import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { startRedisCutter } from './fixtures/redis-cutter.js';

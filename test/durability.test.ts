@@ -11,10 +11,10 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import type { CatchUpResult, SendResult } from '../shared/events.js';
 import type { RedisAdapterKind } from '../server/config.js';
-import { CATCH_UP_PAGE, HISTORY_LIMIT } from '../server/message-log.js';
+import { CATCH_UP_PAGE, HISTORY_LIMIT } from '../server/chat/message-log.js';
 import {
   connectChatClient,
   EVENT_TIMEOUT_MS,

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startCluster, type Front, type RunningCluster } from '../cluster/cluster.js';
+import { startCluster, type Front, type RunningCluster } from '../lab/cluster/cluster.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { assertExactlyOnce, connectChatClient, ListeningClient, WITHOUT_RATE_LIMIT, pollUntil, sendMessage, startReplica, type ChatSocket } from './helpers.js';
 

@@ -15,7 +15,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import type { SendResult } from '../shared/events.js';
 import {
   connectChatClient,
@@ -34,7 +34,7 @@ import {
   withTimeout,
   type ChatSocket,
 } from './helpers.js';
-import { randomEngineIoFrame, randomEventArgs, randomEventName, randomPollingBody, SeededRandom } from './fuzz-payloads.js';
+import { randomEngineIoFrame, randomEventArgs, randomEventName, randomPollingBody, SeededRandom } from './fixtures/fuzz-payloads.js';
 
 const seed = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));
 

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { startService, waitUntilReady, type ChildService } from '../cluster/child-process.js';
-import { redisUrlFor } from '../cluster/cluster.js';
+import { startService, waitUntilReady, type ChildService } from '../lab/cluster/child-process.js';
+import { redisUrlFor } from '../lab/cluster/cluster.js';
 import { CLOSE_GRACE_MS } from '../server/server.js';
-import { DRAIN_SPREAD_MS } from '../server/drain.js';
+import { DRAIN_SPREAD_MS } from '../server/guards/drain.js';
 import { connectChatClient, freePort, makeTempDir, PROJECT_ROOT, startRedis, startReplica, withTimeout } from './helpers.js';
 
 const WEBSOCKET_CLIENT = join(PROJECT_ROOT, 'test', 'fixtures', 'websocket-client.ts');

@@ -1,7 +1,7 @@
-/** The handshake `auth` a client sends (server/handshake.ts), and the name rule it applies (shared/text.ts). */
+/** The handshake `auth` a client sends (server/chat/handshake.ts), and the name rule it applies (shared/text.ts). */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseHandshake } from '../server/handshake.js';
+import { parseHandshake } from '../server/chat/handshake.js';
 import { checkName, MAX_NAME_LENGTH, textLength } from '../shared/text.js';
 
 const INVISIBLE_OR_CONTROL = 'name must not contain control or invisible characters';

@@ -9,12 +9,12 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import type { ChildService } from '../cluster/child-process.js';
-import { startCluster, startHaproxy, type RunningCluster } from '../cluster/cluster.js';
-import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH, haproxyReplicaNumbers } from '../cluster/haproxy-conf.js';
-import { replaceRequired } from '../cluster/nginx-conf.js';
-import { HAPROXY, requireProgram } from '../cluster/system-programs.js';
-import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startCluster, startHaproxy, type RunningCluster } from '../lab/cluster/cluster.js';
+import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH, haproxyReplicaNumbers } from '../lab/cluster/haproxy-conf.js';
+import { replaceRequired } from '../lab/cluster/nginx-conf.js';
+import { HAPROXY, requireProgram } from '../lab/cluster/system-programs.js';
+import { clusterPorts, replicaNumbers } from '../lab/cluster/topology.js';
 import {
   assertOnlyBrokenFrontCutsIdleClients,
   connectChatClient,

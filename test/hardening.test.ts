@@ -12,9 +12,9 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import { MAX_FRAME_BYTES } from '../server/server.js';
-import { MAX_QUEUED_PACKETS } from '../server/slow-readers.js';
+import { MAX_QUEUED_PACKETS } from '../server/guards/slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 import {
   connectChatClient,

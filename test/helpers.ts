@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
-import { PROJECT_ROOT } from '../cluster/topology.js';
+import { PROJECT_ROOT } from '../lab/cluster/topology.js';
 import { CatchUp } from '../client/catch-up.js';
 import { Outbox } from '../client/outbox.js';
 import { Timeline } from '../client/timeline.js';
@@ -21,8 +21,8 @@ import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendRe
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
 // WITHOUT_RATE_LIMIT is for replicas in tests of other things than the rate limit: they send
 // faster than a person types.
-export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica, WITHOUT_RATE_LIMIT } from '../cluster/cluster.js';
-export { PROJECT_ROOT } from '../cluster/topology.js';
+export { envWithoutChatConfig, isPortFree, REPLICA_ENTRY, spawnReplica, startRedis, startReplica, WITHOUT_RATE_LIMIT } from '../lab/cluster/cluster.js';
+export { PROJECT_ROOT } from '../lab/cluster/topology.js';
 import { withTimeout } from '../shared/with-timeout.js';
 export { withTimeout };
 

@@ -1,5 +1,5 @@
 /**
- * The message log's contract (server/message-log.ts), checked against both implementations: the
+ * The message log's contract (server/chat/message-log.ts), checked against both implementations: the
  * Redis Stream of a cluster, on a real redis-server, and the in-memory log of a single node.
  */
 import assert from 'node:assert/strict';
@@ -7,11 +7,11 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createClient, type RedisClientType } from 'redis';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import { compareLogIds, isLogId } from '../shared/log-id.js';
-import { createMemoryLog, type MessageLog, type NewMessage } from '../server/message-log.js';
+import { createMemoryLog, type MessageLog, type NewMessage } from '../server/chat/message-log.js';
 import { createMetrics } from '../server/metrics.js';
-import { createRedisMessageLog } from '../server/redis-message-log.js';
+import { createRedisMessageLog } from '../server/redis/redis-message-log.js';
 import { freePort, makeTempDir, startRedis } from './helpers.js';
 
 const logger = pino({ level: 'silent' });

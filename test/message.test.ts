@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseMessage } from '../server/message.js';
+import { parseMessage } from '../server/chat/message.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
 // The error texts are part of the protocol: the client shows them to the user as they are.

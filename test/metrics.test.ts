@@ -10,12 +10,12 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import type { ChildService } from '../cluster/child-process.js';
-import { startCluster, startHaproxy, type RunningCluster } from '../cluster/cluster.js';
-import { HAPROXY_CFG_PATH } from '../cluster/haproxy-conf.js';
-import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../cluster/prometheus-conf.js';
-import { PROMTOOL, requireProgram } from '../cluster/system-programs.js';
-import { clusterPorts, replicaNumbers } from '../cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startCluster, startHaproxy, type RunningCluster } from '../lab/cluster/cluster.js';
+import { HAPROXY_CFG_PATH } from '../lab/cluster/haproxy-conf.js';
+import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../lab/cluster/prometheus-conf.js';
+import { PROMTOOL, requireProgram } from '../lab/cluster/system-programs.js';
+import { clusterPorts, replicaNumbers } from '../lab/cluster/topology.js';
 import {
   freePort,
   getHealth,

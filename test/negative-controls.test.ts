@@ -8,10 +8,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
-import { startService, waitUntilReady, type ChildService } from '../cluster/child-process.js';
-import { startCluster, startNginx, type RunningCluster } from '../cluster/cluster.js';
-import { NGINX_CONF_PATH, PROJECT_ROOT } from '../cluster/topology.js';
-import { withoutUpgradeHeaders, withProxyReadTimeout } from './nginx-variants.js';
+import { startService, waitUntilReady, type ChildService } from '../lab/cluster/child-process.js';
+import { startCluster, startNginx, type RunningCluster } from '../lab/cluster/cluster.js';
+import { NGINX_CONF_PATH, PROJECT_ROOT } from '../lab/cluster/topology.js';
+import { withoutUpgradeHeaders, withProxyReadTimeout } from './fixtures/nginx-variants.js';
 import {
   assertOnlyBrokenFrontCutsIdleClients,
   connectChatClient,
@@ -125,7 +125,7 @@ describe('without the Redis adapter, a message stays on its own replica', () => 
   });
 });
 
-describe('the adapter wired as its quick start shows it dies with Redis (what server/redis-adapter.ts handles)', { timeout: 60_000 }, () => {
+describe('the adapter wired as its quick start shows it dies with Redis (what server/redis/redis-adapter.ts handles)', { timeout: 60_000 }, () => {
   let dir: string;
 
   before(() => {

@@ -1,5 +1,5 @@
 /**
- * People and the cluster (server/presence.ts): names, who is online, join and leave, typing, and
+ * People and the cluster (server/chat/presence.ts): names, who is online, join and leave, typing, and
  * the cluster panel's data, cluster-wide. First the rules on their own, then three real replicas
  * on a real Redis.
  */
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import type { HandshakeRefusal } from '../shared/events.js';
 import {
   clusterStatusOf,
@@ -18,7 +18,7 @@ import {
   PRESENCE_LIST_LIMIT,
   presenceOf,
   type ReplicaReport,
-} from '../server/presence.js';
+} from '../server/chat/presence.js';
 import {
   EVENT_TIMEOUT_MS,
   freePort,

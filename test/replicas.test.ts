@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
-import type { ChildService } from '../cluster/child-process.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import { REDIS_ADAPTER_KINDS } from '../server/config.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 import {

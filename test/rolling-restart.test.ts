@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startCluster, type RunningCluster } from '../cluster/cluster.js';
-import type { ChildService } from '../cluster/child-process.js';
+import { startCluster, type RunningCluster } from '../lab/cluster/cluster.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { assertExactlyOnce, getHealth, ListeningClient, pollUntil, outboxSender, startReplica } from './helpers.js';
 

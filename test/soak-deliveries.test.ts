@@ -1,7 +1,7 @@
-/** The soak's verdict (scripts/soak-deliveries.ts) on deliveries made up for the purpose: it must fail when it should. */
+/** The soak's verdict (lab/soak/soak-deliveries.ts) on deliveries made up for the purpose: it must fail when it should. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DeliveryLedger, soakPassed, soakText } from '../scripts/soak-deliveries.js';
+import { DeliveryLedger, soakPassed, soakText } from '../lab/soak/soak-deliveries.js';
 
 /** Two clients that have joined, and one acknowledged message from client 0. */
 function ledgerWithOneMessage(): { ledger: DeliveryLedger; message: { id: string; text: string } } {

@@ -1,0 +1,239 @@
+/**
+ * Who is online, and which replicas are alive, cluster-wide.
+ *
+ * A per-process counter ("N users online") is wrong as soon as there are two processes. Instead,
+ * every second each replica publishes a report of itself (its number, uptime, connection count and
+ * the names connected to it) that expires after a few seconds, and reads everyone's reports. So all
+ * replicas compute the same list from the same data, and a replica that dies without a word (SIGKILL)
+ * drops out when its last report expires. This is the pattern of the Socket.IO how-to "count
+ * connected users", with the reports in Redis (server/redis/redis-presence.ts), or in memory for a single
+ * node.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ClusterStatus, Presence } from '../../shared/events.js';
+import type { ChatServer } from './chat.js';
+import type { ChatMetrics } from '../metrics.js';
+
+/** How often each replica reports itself and reads the others. */
+const PRESENCE_INTERVAL_MS = 1000;
+/** How long a report counts: a replica silent this long is gone. */
+export const REPORT_TTL_MS = 5000;
+/** A person who leaves and is back within this (a failover, a reload) neither left nor joined. */
+export const JOIN_LEAVE_GRACE_MS = 5000;
+/** Names listed in a `presence` event; `count` still counts everyone. */
+export const PRESENCE_LIST_LIMIT = 100;
+/**
+ * Above this many people online, arrivals and departures are not announced one by one: in a crowd
+ * they are noise, and each one is a packet to every client (the benchmark's 10,000 connections
+ * would be 10,000² of them).
+ */
+export const NOTICE_CROWD_LIMIT = 100;
+/** After a local connect or disconnect, the next update comes this soon… */
+const UPDATE_SOON_MS = 50;
+/** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
+const MIN_UPDATE_SPACING_MS = 250;
+/**
+ * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
+ * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a second
+ * were most of the traffic of a mass connect. So in a crowd they are sent at most this often.
+ */
+export const CROWD_UPDATE_SPACING_MS = 5000;
+
+/** What one replica says about itself. */
+export interface ReplicaReport {
+  /** Unique per process: a restarted replica is a new report, not the old one's continuation. */
+  id: string;
+  instance: string;
+  since: number;
+  url?: string;
+  connections: number;
+  /** The names connected to this replica, each with its number of connections (tabs). */
+  people: Record<string, number>;
+}
+
+export interface PresenceStore {
+  /** Publishes `report`, valid for REPORT_TTL_MS unless published again. */
+  publish(report: ReplicaReport): Promise<void>;
+  /** Every report still valid. */
+  readAll(): Promise<ReplicaReport[]>;
+  /** Removes a report at once (a replica shutting down cleanly). */
+  withdraw(id: string): Promise<void>;
+}
+
+/** The store of a single node: its own report, in memory. */
+export function createMemoryPresenceStore(): PresenceStore {
+  const reports = new Map<string, ReplicaReport>();
+  return {
+    publish: async (report) => void reports.set(report.id, report),
+    readAll: async () => [...reports.values()],
+    withdraw: async (id) => void reports.delete(id),
+  };
+}
+
+/**
+ * One report per instance number: the newest process's. After a replica is killed and started
+ * again, both reports exist until the old one expires; the old process is dead.
+ */
+function newestPerInstance(reports: readonly ReplicaReport[]): ReplicaReport[] {
+  const newest = new Map<string, ReplicaReport>();
+  for (const report of reports) {
+    const known = newest.get(report.instance);
+    if (!known || report.since > known.since) newest.set(report.instance, report);
+  }
+  return [...newest.values()];
+}
+
+const byInstanceNumber = (a: { instance: string }, b: { instance: string }) => Number(a.instance) - Number(b.instance) || a.instance.localeCompare(b.instance);
+
+export function clusterStatusOf(reports: readonly ReplicaReport[]): ClusterStatus {
+  return {
+    instances: newestPerInstance(reports)
+      .map(({ instance, connections, since, url }) => ({ instance, connections, since, ...(url ? { url } : {}) }))
+      .sort(byInstanceNumber),
+  };
+}
+
+export function presenceOf(reports: readonly ReplicaReport[]): Presence {
+  const instancesByName = new Map<string, string[]>();
+  for (const report of newestPerInstance(reports).sort(byInstanceNumber)) {
+    for (const name of Object.keys(report.people)) {
+      instancesByName.set(name, [...(instancesByName.get(name) ?? []), report.instance]);
+    }
+  }
+  const people = [...instancesByName]
+    .map(([name, instances]) => ({ name, instances }))
+    .sort((a, b) => a.name.localeCompare(b.name, 'en') || (a.name < b.name ? -1 : 1));
+  return { count: people.length, people: people.slice(0, PRESENCE_LIST_LIMIT) };
+}
+
+/**
+ * Turns successive sets of names into "joined" and "left" announcements. A name that goes missing
+ * is announced as gone only after JOIN_LEAVE_GRACE_MS without it; if it is back sooner (its tab
+ * reconnected to another replica, or reloaded), nothing is announced. The first set only sets the
+ * scene: a replica that starts up does not announce everyone as new.
+ */
+export class JoinsAndLeaves {
+  /** Everyone announced as present, with the time they went missing, if they have. */
+  readonly #present = new Map<string, number | undefined>();
+  #started = false;
+
+  update(names: ReadonlySet<string>, now: number): { joined: string[]; left: string[] } {
+    const joined: string[] = [];
+    const left: string[] = [];
+    for (const name of names) {
+      if (this.#started && !this.#present.has(name)) joined.push(name);
+      this.#present.set(name, undefined);
+    }
+    for (const [name, missingSince] of this.#present) {
+      if (names.has(name)) continue;
+      if (missingSince === undefined) this.#present.set(name, now);
+      else if (now - missingSince >= JOIN_LEAVE_GRACE_MS) {
+        this.#present.delete(name);
+        left.push(name);
+      }
+    }
+    this.#started = true;
+    return { joined, left };
+  }
+}
+
+/**
+ * Runs this replica's part: report and read every PRESENCE_INTERVAL_MS (and soon after any local
+ * connect or disconnect), and tell this replica's own clients what changed. Every replica does the
+ * same from the same reports, so each client hears it once, from its own replica.
+ */
+export function startPresence(options: {
+  io: ChatServer;
+  store: PresenceStore;
+  instance: string;
+  url: string | undefined;
+  logger: Logger;
+  metrics: ChatMetrics;
+  signal: AbortSignal;
+}): { withdraw(): Promise<void> } {
+  const { io, store, instance, url, logger, metrics, signal } = options;
+  const id = randomUUID();
+  const since = Date.now();
+  const joinsAndLeaves = new JoinsAndLeaves();
+  let cluster: ClusterStatus | undefined;
+  let presence: Presence | undefined;
+  let busy = false;
+  let soon: NodeJS.Timeout | undefined;
+  let lastTickAt = 0;
+  /** When `cluster` or `presence` last went out to this replica's clients. */
+  let lastSentAt = 0;
+
+  function ownReport(): ReplicaReport {
+    const people: Record<string, number> = {};
+    for (const socket of io.of('/').sockets.values()) people[socket.data.name] = (people[socket.data.name] ?? 0) + 1;
+    return { id, instance, since, ...(url ? { url } : {}), connections: io.of('/').sockets.size, people };
+  }
+
+  async function tick(): Promise<void> {
+    if (busy || signal.aborted) return;
+    busy = true;
+    lastTickAt = performance.now();
+    try {
+      await store.publish(ownReport());
+      const reports = await store.readAll();
+
+      const alive = newestPerInstance(reports);
+      const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
+      metrics.presenceRead(alive.length, names.size);
+      const crowd = names.size > NOTICE_CROWD_LIMIT;
+      if (!crowd || performance.now() - lastSentAt >= CROWD_UPDATE_SPACING_MS) {
+        const nextCluster = clusterStatusOf(reports);
+        const nextPresence = presenceOf(reports);
+        if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
+          cluster = nextCluster;
+          io.local.emit('cluster', cluster);
+          lastSentAt = performance.now();
+        }
+        if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
+          presence = nextPresence;
+          io.local.emit('presence', presence);
+          lastSentAt = performance.now();
+        }
+      }
+
+      const { joined, left } = joinsAndLeaves.update(names, Date.now());
+      if (!crowd) {
+        for (const name of joined) io.local.emit('joined', { name });
+        for (const name of left) io.local.emit('left', { name });
+      }
+    } catch (err) {
+      // Redis unavailable: the last list stays up; /healthz and the connection errors say why.
+      metrics.presenceFailed();
+      logger.debug({ err }, 'presence: %s', (err as Error).message);
+    } finally {
+      busy = false;
+    }
+  }
+
+  /** A local connect or disconnect: update soon, so a new tab sees itself at once. */
+  function tickSoon(): void {
+    soon ??= setTimeout(
+      () => {
+        soon = undefined;
+        void tick();
+      },
+      Math.max(UPDATE_SOON_MS, lastTickAt + MIN_UPDATE_SPACING_MS - performance.now()),
+    );
+  }
+
+  io.on('connection', (socket) => {
+    if (cluster) socket.emit('cluster', cluster);
+    if (presence) socket.emit('presence', presence);
+    tickSoon();
+    socket.on('disconnect', tickSoon);
+  });
+  const timer = setInterval(() => void tick(), PRESENCE_INTERVAL_MS);
+  signal.addEventListener('abort', () => {
+    clearInterval(timer);
+    clearTimeout(soon);
+  });
+  void tick();
+
+  return { withdraw: () => store.withdraw(id) };
+}

@@ -1,0 +1,55 @@
+/**
+ * Replica reports (server/chat/presence.ts) in Redis: each one a key that expires, and a set naming them
+ * all so that readers need no key scan.
+ */
+import type { Logger } from 'pino';
+import type { RedisClientType } from 'redis';
+import { z } from 'zod';
+import type { ChatMetrics } from '../metrics.js';
+import { REPORT_TTL_MS, type PresenceStore, type ReplicaReport } from '../chat/presence.js';
+import { answeredInTime } from './redis-timeout.js';
+import { parseStoredJson } from './stored-json.js';
+
+const REGISTRY_KEY = '{chat}:replicas';
+const reportKey = (id: string) => `{chat}:replica:${id}`;
+
+/** Checked on the way out, like the log: anything with access to Redis can write here. */
+const reportSchema = z.object({
+  id: z.string(),
+  instance: z.string(),
+  since: z.number(),
+  url: z.string().optional(),
+  connections: z.number(),
+  people: z.record(z.string(), z.number()),
+});
+
+export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {
+  return {
+    publish: async (report) => {
+      const publishing = client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: REPORT_TTL_MS }).sAdd(REGISTRY_KEY, report.id).exec();
+      await metrics.redis('presence_report', answeredInTime(publishing));
+    },
+    readAll: async () => {
+      const ids = await metrics.redis('presence_read', answeredInTime(client.sMembers(REGISTRY_KEY)));
+      if (ids.length === 0) return [];
+      const values = await metrics.redis('presence_read', answeredInTime(client.mGet(ids.map(reportKey))));
+      const reports: ReplicaReport[] = [];
+      const expired: string[] = [];
+      for (const [index, value] of values.entries()) {
+        if (value === null) {
+          expired.push(ids[index]!);
+          continue;
+        }
+        const report = parseStoredJson(reportSchema, value);
+        if (report) reports.push(report);
+        else logger.warn({ id: ids[index] }, 'presence: skipped a malformed replica report');
+      }
+      // The reports of replicas that stopped reporting have expired; their names can go too.
+      if (expired.length > 0) await answeredInTime(client.sRem(REGISTRY_KEY, expired));
+      return reports;
+    },
+    withdraw: async (id) => {
+      await answeredInTime(client.multi().del(reportKey(id)).sRem(REGISTRY_KEY, id).exec());
+    },
+  };
+}
