@@ -1,6 +1,18 @@
 /**
- * The two Redis connections a replica holds, the Socket.IO Redis adapter on top of them, and the
- * settings that keep a Redis outage from ever crashing the replica.
+ * The Redis adapter. Socket.IO's docs wire it in four lines:
+ *
+ *     const pubClient = createClient({ url });
+ *     const subClient = pubClient.duplicate();
+ *     await Promise.all([pubClient.connect(), subClient.connect()]);
+ *     io.adapter(createAdapter(pubClient, subClient));
+ *
+ * `connectRedis` below is those four lines (marked [1] to [4]) and what a replica that must outlive
+ * a Redis outage adds to them:
+ * - no offline queue and a bounded command queue: a message is stored now or refused now;
+ * - an 'error' listener on both clients: without one, the first lost connection ends the process;
+ * - wrong credentials refused at start-up with a clear error, instead of retried for ever;
+ * - the adapter's dropped promises caught: an unhandled rejection would end the process too;
+ * - a health check, and a close for the graceful stop.
  */
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
@@ -33,6 +45,7 @@ interface RedisConnection {
  * keeps retrying (and this promise keeps waiting); the first failure is logged (server/redis/redis-outages.ts).
  */
 export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger, metrics: ChatMetrics): Promise<RedisConnection> {
+  // [1] The publisher, which also runs every other command (the message log, presence).
   const commands: RedisClientType = createClient({
     url,
     // node-redis would otherwise queue commands while disconnected and run them on reconnect,
@@ -40,7 +53,7 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
     disableOfflineQueue: true,
     commandsQueueMaxLength: MAX_PENDING_COMMANDS,
   });
-  // A connection in subscriber mode can run no other command, so subscribing needs a second one.
+  // [2] A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
   // Without an 'error' listener, the first lost connection crashes the process (node-redis 6.3.1
@@ -50,10 +63,12 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   reportOutages(subscriber, 'subscriber', logger, metrics);
 
   logger.info('connecting to Redis at %s', redactPassword(url));
+  // [3]
   await connectOrRefuseCredentials([commands, subscriber]);
 
   return {
     commands,
+    // [4] server/server.ts passes it to `new Server(…, { adapter })`.
     adapter: createRedisAdapter(adapterKind, commands, subscriber, logger, metrics),
     isHealthy: async () => {
       if (!subscriber.isReady) return false;
