@@ -26,6 +26,8 @@ export interface Config {
    * the last message was lost notices (server/delivery.ts). 0 turns it off, for the benchmark.
    */
   positionIntervalMs: number;
+  /** How many rooms there may be, cluster-wide, the default room included. */
+  roomLimit: number;
   /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */
   heartbeat: { intervalMs: number; timeoutMs: number };
 }
@@ -108,6 +110,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),
   MESSAGE_LOG_CAPACITY: positiveNumber(1000, { whole: true }),
   POSITION_INTERVAL_MS: milliseconds(2000),
+  ROOM_LIMIT: positiveNumber(50, { whole: true }),
   // Socket.IO's defaults. Their sum must stay below the front's idle timeout (nginx proxy_read_timeout).
   PING_INTERVAL_MS: positiveNumber(25_000, { whole: true }),
   PING_TIMEOUT_MS: positiveNumber(20_000, { whole: true }),
@@ -140,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },
     logCapacity: values.MESSAGE_LOG_CAPACITY,
     positionIntervalMs: values.POSITION_INTERVAL_MS,
+    roomLimit: values.ROOM_LIMIT,
     heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
   };
 }

@@ -93,10 +93,17 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
 }
 
 /**
- * The classic adapter publishes every broadcast with PUBLISH, which a Redis Cluster copies to every
- * node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE) sends each channel to one shard only: the
- * same on a single Redis, and the one to pick for a Redis Cluster. The README's Performance section
- * compares the two on one Redis.
+ * The classic adapter publishes every broadcast on one channel per namespace with PUBLISH: every
+ * replica receives every room's messages and drops those for rooms it has no member of, and a
+ * Redis Cluster copies each one to every node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE)
+ * sends each channel to one shard only, and in its `dynamic` subscription mode (its default,
+ * chosen here on purpose) a broadcast to one room goes to that room's own channel, which only the
+ * replicas with a member subscribe to: rooms spread over the shards, and a replica hears only its
+ * rooms. `static` would keep one channel for everything (one shard does all the work);
+ * `dynamic-private` adds a channel per socket, a subscription per connection, for remote
+ * `socket.emit`, which this chat does not use. (The adapter takes a room name of exactly 20
+ * characters for a socket id and publishes it on the shared channel: still delivered, just not
+ * sharded.) The README's Performance section compares the two on one Redis.
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
   const publishes = { operation: 'publish', metrics } as const;
@@ -104,6 +111,7 @@ function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, 
     return createShardedAdapter(
       withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes),
       withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
+      { subscriptionMode: 'dynamic' },
     );
   }
   return createAdapter(

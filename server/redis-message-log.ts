@@ -1,5 +1,5 @@
 /**
- * The message log in Redis: a capped Redis Stream shared by every replica. XADD gives each message
+ * A room's message log in Redis: a capped Redis Stream shared by every replica. XADD gives each message
  * its id (`<ms>-<seq>`, increasing cluster-wide), the entry records the id before it, XRANGE reads
  * "the oldest N after X" and XREVRANGE "the newest N".
  */
@@ -13,9 +13,13 @@ import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessag
 import type { ChatMetrics } from './metrics.js';
 import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
 
-// The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
-const LOG_KEY = '{chat}:log';
-const messageKey = (key: string) => `{chat}:key:${key}`;
+/**
+ * A room's keys share a hash tag, `{room:<name>}`, so a Redis Cluster keeps them in one slot, which
+ * a script touching two keys needs; rooms spread over the slots, and so over the shards.
+ */
+const hashTag = (room: string) => `{room:${room}}`;
+export const logKey = (room: string) => `${hashTag(room)}:log`;
+const messageKey = (room: string, key: string) => `${hashTag(room)}:key:${key}`;
 
 /**
  * Append-unless-seen as one atomic step, so two retries of one message racing on two replicas
@@ -42,7 +46,8 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, capacity: number, logger: Logger, metrics: ChatMetrics): MessageLog {
+export function createRedisMessageLog(client: RedisClientType, room: string, capacity: number, logger: Logger, metrics: ChatMetrics): MessageLog {
+  const streamKey = logKey(room);
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
   async function runAppendScript(keys: string[], args: string[]): Promise<unknown> {
@@ -58,9 +63,9 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
   function parse(id: string, prev: string, json: string): ChatMessage | undefined {
     try {
       if (!isLogId(prev)) throw new Error('no prev');
-      return { id, prev, ...storedMessageSchema.parse(JSON.parse(json)) };
+      return { room, id, prev, ...storedMessageSchema.parse(JSON.parse(json)) };
     } catch {
-      logger.warn({ id }, 'skipped a malformed entry in the message log');
+      logger.warn({ room, id }, 'skipped a malformed entry in the message log');
       return undefined;
     }
   }
@@ -74,18 +79,18 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const appending = runAppendScript([LOG_KEY, messageKey(key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
+      const appending = runAppendScript([streamKey, messageKey(room, key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
       const reply = await metrics.redis('append', appending).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
       const [id, prev, storedJson, duplicate] = reply as [string, string, string | null, number];
-      if (!duplicate) return { duplicate: false, id, message: { id, prev, ...message } };
+      if (!duplicate) return { duplicate: false, id, message: { room, id, prev, ...message } };
       return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, prev, storedJson) };
     },
-    latest: async (limit) => parseEntries(await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: limit }))).reverse(),
+    latest: async (limit) => parseEntries(await read(client.xRevRange(streamKey, '+', '-', { COUNT: limit }))).reverse(),
     // `(` makes the start exclusive (Redis 6.2+).
-    after: async (id, limit) => parseEntries(await read(client.xRange(LOG_KEY, `(${id}`, '+', { COUNT: limit }))),
-    newestId: async () => (await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
+    after: async (id, limit) => parseEntries(await read(client.xRange(streamKey, `(${id}`, '+', { COUNT: limit }))),
+    newestId: async () => (await read(client.xRevRange(streamKey, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
   };
 }
 

@@ -6,13 +6,15 @@ import { registerChatHandlers, type ChatServer } from './chat.js';
 import { startDelivery } from './delivery.js';
 import type { Config } from './config.js';
 import { closeConnectionsInBatches } from './drain.js';
-import { createMemoryLog } from './message-log.js';
+import { createMemoryLog, roomLogs } from './message-log.js';
 import { createMetrics } from './metrics.js';
 import { originCheck } from './origin-check.js';
 import { createMemoryPresenceStore, startPresence } from './presence.js';
 import { connectRedis } from './redis-adapter.js';
 import { createRedisMessageLog } from './redis-message-log.js';
 import { createRedisPresenceStore } from './redis-presence.js';
+import { createRedisRoomStore } from './redis-rooms.js';
+import { createMemoryRoomStore, startRooms } from './rooms.js';
 import { limitEventRate } from './rate-limit.js';
 import { closeIfFallingBehind } from './slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
@@ -40,14 +42,16 @@ export interface RunningChatServer {
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
- * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the delivery of
- * messages, the chat handlers and presence.
+ * Wires the pieces together: Redis (or none), the rooms' message logs, Express, Socket.IO, the
+ * delivery of messages, the rooms, the chat handlers and presence.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
   const metrics = createMetrics();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger, metrics) : undefined;
   if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
-  const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger, metrics) : createMemoryLog(config.logCapacity);
+  const logs = roomLogs((room) =>
+    redis ? createRedisMessageLog(redis.commands, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
+  );
   const stopping = new AbortController();
 
   let draining = false;
@@ -77,14 +81,15 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   });
   const delivery = startDelivery({
     io,
-    log,
+    logs,
     instance: config.instance,
     logger,
     metrics,
     positionIntervalMs: config.positionIntervalMs,
     signal: stopping.signal,
   });
-  registerChatHandlers(io, { instance: config.instance, delivery });
+  const rooms = startRooms({ io, store: redis ? createRedisRoomStore(redis.commands) : createMemoryRoomStore(), limit: config.roomLimit, logger });
+  registerChatHandlers(io, { instance: config.instance, delivery, rooms });
   const presence = startPresence({
     io,
     store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),

@@ -27,6 +27,7 @@ const DEFAULTS = {
   rateLimit: { burst: 10, perSecond: 2 },
   logCapacity: 1000,
   positionIntervalMs: 2000,
+  roomLimit: 50,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
 };
 
@@ -65,6 +66,7 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_SECOND: '0.5',
       MESSAGE_LOG_CAPACITY: '50',
       POSITION_INTERVAL_MS: '0',
+      ROOM_LIMIT: '5',
       PING_INTERVAL_MS: '500',
       PING_TIMEOUT_MS: '700',
     };
@@ -78,6 +80,7 @@ describe('loadConfig', () => {
       rateLimit: { burst: 20, perSecond: 0.5 },
       logCapacity: 50,
       positionIntervalMs: 0,
+      roomLimit: 5,
       heartbeat: { intervalMs: 500, timeoutMs: 700 },
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
