@@ -134,11 +134,12 @@ export function redisUrlFor(port: number, password?: string): string {
  * Started again on the same `dir`, it reloads the message log it had. With `password`, it refuses
  * clients that do not give it.
  */
-export async function startRedis(options: { port: number; dir: string; name?: string; password?: string }): Promise<ChildService> {
+export async function startRedis(options: { port: number; dir: string; name?: string; password?: string; args?: string[] }): Promise<ChildService> {
   const name = options.name ?? 'redis';
   // The password goes in a file only this user can read, not on the command line, where `ps` shows it.
+  // A replica of a Redis Cluster gives it to its primary too (masterauth).
   const configFile = join(options.dir, `${name}.conf`);
-  writeFileSync(configFile, options.password ? `requirepass ${options.password}\n` : '', { mode: 0o600 });
+  writeFileSync(configFile, options.password ? `requirepass ${options.password}\nmasterauth ${options.password}\n` : '', { mode: 0o600 });
   const service = startService(
     name,
     requireProgram(REDIS_SERVER),
@@ -162,6 +163,7 @@ export async function startRedis(options: { port: number; dir: string; name?: st
       'no',
       '--logfile',
       '',
+      ...(options.args ?? []),
     ],
     { logFile: join(options.dir, `${name}.log`) },
   );

@@ -4,7 +4,7 @@
  */
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
-import { createClient, ErrorReply, type RedisClientType } from 'redis';
+import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from 'redis';
 import type { RedisAdapterKind } from './config.js';
 import type { ChatMetrics, RedisOperation } from './metrics.js';
 import { reportOutages } from './redis-outages.js';
@@ -40,9 +40,22 @@ export async function answeredInTime<T>(command: Promise<T>, timeoutMs = REDIS_C
   }
 }
 
+/** Read by the health check: which node answers depends on its slot, so a Redis Cluster is asked too. */
+const HEALTH_KEY = '{chat}:rooms';
+
+/** Redis confirmed a write, but fewer replicas than asked for have it: the write could still be lost. */
+export class NotReplicatedError extends Error {
+  override name = 'NotReplicatedError';
+}
+
 export interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */
   commands: RedisClientType;
+  /**
+   * Resolves once `replication.replicas` replicas have every write made so far on the connection
+   * of `key`'s node (WAIT); rejects with NotReplicatedError if they do not within its timeout.
+   */
+  replicated(key: string): Promise<void>;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */
   adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
   /** Whether Redis answers a PING in time and the subscriber is subscribed. */
@@ -51,19 +64,54 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** One Redis (its URL), or a Redis Cluster (some of its nodes' URLs). */
+export type RedisTarget = { url: string } | { clusterNodes: string[] };
+
+const CLIENT_OPTIONS = {
+  // node-redis would otherwise queue commands while disconnected and run them on reconnect,
+  // however late. A chat message must be stored now or refused now, so fail at once instead.
+  disableOfflineQueue: true,
+  commandsQueueMaxLength: MAX_PENDING_COMMANDS,
+};
+
+/**
+ * A client of one Redis, or of a Redis Cluster. The cluster client has the same command methods,
+ * each sent to the node that holds its key's slot (every key of one command, script or MULTI shares
+ * a hash tag: server/redis-message-log.ts), so the log, presence and rooms are written once, against
+ * the single client's type. Its password, if any, is the first node URL's.
+ */
+function createCommandClient(target: RedisTarget): RedisClientType {
+  if ('url' in target) return createClient({ url: target.url, ...CLIENT_OPTIONS });
+  const password = new URL(target.clusterNodes[0]!).password;
+  const cluster = createCluster({
+    rootNodes: target.clusterNodes.map((url) => ({ url })),
+    defaults: { ...CLIENT_OPTIONS, ...(password ? { password: decodeURIComponent(password) } : {}) },
+  });
+  return cluster as unknown as RedisClientType;
+}
+
 /**
  * Connects the two Redis clients the adapter needs and resolves once both are ready, so the
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
  * keeps retrying (and this promise keeps waiting); every failure is logged.
  */
-export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger, metrics: ChatMetrics): Promise<RedisConnection> {
-  const commands: RedisClientType = createClient({
-    url,
-    // node-redis would otherwise queue commands while disconnected and run them on reconnect,
-    // however late. A chat message must be stored now or refused now, so fail at once instead.
-    disableOfflineQueue: true,
-    commandsQueueMaxLength: MAX_PENDING_COMMANDS,
-  });
+export async function connectRedis(
+  target: RedisTarget,
+  options: { adapter: RedisAdapterKind; replication: { replicas: number; timeoutMs: number } },
+  logger: Logger,
+  metrics: ChatMetrics,
+): Promise<RedisConnection> {
+  const adapterKind = options.adapter;
+  const { replicas, timeoutMs } = options.replication;
+  const commands = createCommandClient(target);
+  // WAIT is about the writes of one connection. The Redis Cluster client would send it to every
+  // primary and answer the smallest count (its policy for WAIT), so it is sent on the connection
+  // to the primary of `key`'s slot, the one the append went through.
+  const cluster = 'clusterNodes' in target ? (commands as unknown as RedisClusterType) : undefined;
+  const wait = async (key: string): Promise<unknown> => {
+    const args = ['WAIT', String(replicas), String(timeoutMs)];
+    return (cluster ? await cluster.getNodeClientForKey(key) : commands).sendCommand(args);
+  };
   // A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
@@ -72,16 +120,24 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   reportOutages(commands, 'commands', logger, metrics);
   reportOutages(subscriber, 'subscriber', logger, metrics);
 
-  logger.info('connecting to Redis at %s', redactPassword(url));
+  logger.info('connecting to Redis at %s', ('url' in target ? [target.url] : target.clusterNodes).map(redactPassword).join(', '));
   await connectOrRefuseCredentials([commands, subscriber]);
 
   return {
     commands,
+    replicated: async (key) => {
+      if (replicas === 0) return;
+      // Redis answers WAIT itself after timeoutMs; the margin is for the round trip.
+      const acknowledged = Number(await answeredInTime(wait(key), timeoutMs + REDIS_COMMAND_TIMEOUT_MS));
+      if (acknowledged < replicas) throw new NotReplicatedError(`only ${acknowledged} of ${replicas} Redis replicas confirmed it within ${timeoutMs} ms`);
+    },
     adapter: createRedisAdapter(adapterKind, commands, subscriber, logger, metrics),
     isHealthy: async () => {
       if (!subscriber.isReady) return false;
       try {
-        return (await metrics.redis('ping', answeredInTime(commands.ping()))) === 'PONG';
+        // A read rather than PING, which a Redis Cluster client cannot route: it names no key.
+        await metrics.redis('ping', answeredInTime(commands.exists(HEALTH_KEY)));
+        return true;
       } catch {
         return false;
       }

@@ -5,13 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpectedlyError, type RedisClientType } from 'redis';
+import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpectedlyError } from 'redis';
 import { z } from 'zod';
 import type { ChatMessage } from '../shared/events.js';
 import { isLogId } from '../shared/log-id.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from './message-log.js';
 import type { ChatMetrics } from './metrics.js';
-import { answeredInTime, RedisTimeoutError } from './redis-adapter.js';
+import { answeredInTime, NotReplicatedError, RedisTimeoutError, type RedisConnection } from './redis-adapter.js';
 
 /**
  * A room's keys share a hash tag, `{room:<name>}`, so a Redis Cluster keeps them in one slot, which
@@ -46,7 +46,18 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, room: string, capacity: number, logger: Logger, metrics: ChatMetrics): MessageLog {
+/**
+ * `redis.replicated` runs after each append: with a Redis Cluster, a message is acknowledged only
+ * once a replica of its shard has it too (WAIT), so that the primary's death cannot lose it.
+ */
+export function createRedisMessageLog(
+  redis: Pick<RedisConnection, 'commands' | 'replicated'>,
+  room: string,
+  capacity: number,
+  logger: Logger,
+  metrics: ChatMetrics,
+): MessageLog {
+  const client = redis.commands;
   const streamKey = logKey(room);
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
@@ -80,7 +91,11 @@ export function createRedisMessageLog(client: RedisClientType, room: string, cap
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
       const appending = runAppendScript([streamKey, messageKey(room, key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
-      const reply = await metrics.redis('append', appending).catch((err: Error) => {
+      const replicated = appending.then(async (reply) => {
+        await redis.replicated(streamKey);
+        return reply;
+      });
+      const reply = await metrics.redis('append', replicated).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
       const [id, prev, storedJson, duplicate] = reply as [string, string, string | null, number];
@@ -101,8 +116,9 @@ function describeAppendFailure(err: Error): string {
   if (err instanceof ClientOfflineError || err instanceof ClientClosedError || err.message === 'The queue is full') {
     return 'the message log (Redis) is unavailable: not sent, try again';
   }
-  // Sent, but no answer: Redis may have stored it. Sending again with the same key is safe.
-  if (err instanceof RedisTimeoutError || err instanceof SocketClosedUnexpectedlyError) {
+  // Sent, but no answer, or no replica has it yet: Redis may have stored it. Sending again with
+  // the same key is safe.
+  if (err instanceof RedisTimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
   return `the message log (Redis) refused it: ${err.message}`;

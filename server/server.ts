@@ -47,10 +47,11 @@ export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
   const metrics = createMetrics();
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger, metrics) : undefined;
-  if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
+  const target = config.redisUrl ? { url: config.redisUrl } : config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : undefined;
+  const redis = target ? await connectRedis(target, { adapter: config.redisAdapter, replication: config.replication }, logger, metrics) : undefined;
+  if (!redis) logger.info('neither REDIS_URL nor REDIS_CLUSTER_NODES is set: single node, in-memory adapter, rooms and message logs');
   const logs = roomLogs((room) =>
-    redis ? createRedisMessageLog(redis.commands, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
+    redis ? createRedisMessageLog(redis, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
   );
   const stopping = new AbortController();
 
