@@ -24,6 +24,8 @@ export interface RunningRedisCluster {
   restart(port: number): Promise<ChildService>;
   /** The port of the primary that holds `key`'s slot now. */
   primaryOf(key: string): Promise<number>;
+  /** The port of the replica of the primary on `port`. */
+  replicaOf(port: number): Promise<number>;
   /** Resolves once every live node says the cluster is ok and serves every slot, and every live replica is in sync with its primary. */
   waitUntilHealthy(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -112,6 +114,18 @@ export async function startRedisCluster(options: { ports: number[]; dir: string;
         }
       }
       throw new Error(`no live node says which primary holds ${key}`);
+    },
+    replicaOf: async (port) => {
+      const live = [...nodes].find(([, node]) => !node.hasExited());
+      // Lines of `<id> <ip>:<port>@<bus port> <flags> <primary's id or -> …`.
+      const lines = (await cli(['-p', String(live![0]), 'cluster', 'nodes']))
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' '));
+      const primary = lines.find(([, address]) => address!.startsWith(`127.0.0.1:${port}@`));
+      const replica = lines.find(([, , flags, primaryId]) => flags!.includes('slave') && primaryId === primary?.[0]);
+      if (!replica) throw new Error(`the node on port ${port} has no replica`);
+      return Number(replica[1]!.split(':')[1]!.split('@')[0]);
     },
     waitUntilHealthy,
     stop,

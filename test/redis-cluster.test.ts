@@ -20,6 +20,8 @@ const POSITION_INTERVAL_MS = 300;
 const NODE_TIMEOUT_MS = 1000;
 /** How long a message may be refused before the test gives up: a failover and a restart take ~10 s here. */
 const SEND_DEADLINE_MS = 30_000;
+/** How long the whole Redis Cluster is down. */
+const OUTAGE_MS = 10_000;
 
 async function startChat(options: { waitReplicas: number }) {
   const dir = makeTempDir('redis-cluster');
@@ -181,5 +183,46 @@ describe('on a real Redis Cluster (three primaries, a replica each), sharded ada
       'acknowledged messages missing from the log',
     );
     await chat.redis.waitUntilHealthy();
+  });
+
+  test("a Redis replica SIGKILLed: its primary's rooms are refused as retryable (no second copy), other shards go on; back, nothing acknowledged is missing", async (t) => {
+    const [room, elsewhere] = rooms;
+    const replica = await chat.redis.replicaOf(await chat.redis.primaryOf(logKey(room)));
+    const member = await chat.client(t, 3, { room });
+    const sender = await chat.client(t, 1, { room });
+    const other = await chat.client(t, 2, { room: elsewhere });
+    const before = await chatThrough(sender, 3, 'before the replica dies');
+    process.kill(chat.redis.node(replica).pid, 'SIGKILL');
+    const refused = await sender.send('while the replica is dead');
+    assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable, `not refused as retryable: ${JSON.stringify(refused)}`);
+    const elsewhereIds = (await chatThrough(other, 3, 'on another shard meanwhile')).ids;
+    const restarting = chat.redis.restart(replica);
+    const afterIds = (await chatThrough(sender, 3, 'once the replica is back')).ids;
+    await restarting;
+    const ids = [...before.ids, ...afterIds];
+    await member.waitForIds(ids, 'every acknowledged message');
+    assertExactlyOnce(member, ids, 'the member');
+    await other.waitForIds(elsewhereIds, 'the other shard');
+    await chat.redis.waitUntilHealthy();
+  });
+
+  test('the whole Redis Cluster down for 10 s and back: sends are refused as retryable meanwhile; afterwards every acknowledged message reaches every member once', async (t) => {
+    const [room] = rooms;
+    const members = [await chat.client(t, 2, { room }), await chat.client(t, 3, { room })];
+    const sender = await chat.client(t, 1, { room });
+    const before = await chatThrough(sender, 3, 'before the outage');
+    for (const port of chat.ports) process.kill(chat.redis.node(port).pid, 'SIGKILL');
+    await pollUntil(async () => chat.ports.every((port) => chat.redis.node(port).hasExited()), Boolean, { what: 'every Redis node gone' });
+    const refused = await sender.send('during the outage');
+    assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable, `not refused as retryable: ${JSON.stringify(refused)}`);
+    await delay(OUTAGE_MS);
+    await Promise.all(chat.ports.map((port) => chat.redis.restart(port)));
+    await chat.redis.waitUntilHealthy();
+    const afterIds = (await chatThrough(sender, 3, 'after the outage')).ids;
+    const ids = [...before.ids, ...afterIds];
+    for (const [index, member] of members.entries()) {
+      await member.waitForIds(ids, `every acknowledged message on member ${index + 1}`);
+      assertExactlyOnce(member, ids, `member ${index + 1}`);
+    }
   });
 });
