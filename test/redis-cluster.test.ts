@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createClient } from 'redis';
 import type { ChildService } from '../cluster/child-process.js';
 import { REDIS_CLUSTER_SIZE, startRedisCluster, type RunningRedisCluster } from '../cluster/redis-cluster.js';
 import { logKey } from '../server/redis-message-log.js';
@@ -22,6 +23,8 @@ const NODE_TIMEOUT_MS = 1000;
 const SEND_DEADLINE_MS = 30_000;
 /** How long the whole Redis Cluster is down. */
 const OUTAGE_MS = 10_000;
+/** Megabytes written to a primary while its replica is stopped: more than the sockets between them hold. */
+const FILLER_MB = 40;
 
 async function startChat(options: { waitReplicas: number }) {
   const dir = makeTempDir('redis-cluster');
@@ -224,5 +227,49 @@ describe('on a real Redis Cluster (three primaries, a replica each), sharded ada
       await member.waitForIds(ids, `every acknowledged message on member ${index + 1}`);
       assertExactlyOnce(member, ids, `member ${index + 1}`);
     }
+  });
+});
+
+describe('negative control: acknowledgements without WAIT (REDIS_WAIT_REPLICAS=0)', { timeout: 120_000 }, () => {
+  let chat: Awaited<ReturnType<typeof startChat>>;
+  const room = 'ops';
+  before(async () => {
+    chat = await startChat({ waitReplicas: 0 });
+    await chat.createRooms([room]);
+  });
+  after(() => chat?.stop());
+
+  test('an acknowledged message is lost when the primary dies before its replica has it', async (t) => {
+    const primary = await chat.redis.primaryOf(logKey(room));
+    const replica = chat.redis.node(await chat.redis.replicaOf(primary));
+    const sender = await chat.client(t, 1, { room });
+    // The replica stops reading; enough other writes to the same primary fill the sockets between
+    // them, so that the next write waits in the primary's memory, which SIGKILL loses.
+    process.kill(replica.pid, 'SIGSTOP');
+    let lost: string;
+    try {
+      const direct = createClient({ url: chat.redis.urls[chat.ports.indexOf(primary)]! });
+      await direct.connect();
+      const filler = 'x'.repeat(1024 * 1024);
+      await Promise.all(Array.from({ length: FILLER_MB }, (_, n) => direct.set(`{room:${room}}:filler:${n}`, filler)));
+      direct.destroy();
+      const result = await sender.send('acknowledged by the primary alone');
+      assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
+      lost = result.id;
+      process.kill(chat.redis.node(primary).pid, 'SIGKILL');
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+    }
+    await pollUntil(
+      () => chat.redis.primaryOf(logKey(room)),
+      (port) => port !== primary,
+      { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const reader = await pollUntil(
+      () => chat.client(t, 2, { room }),
+      () => true,
+      { what: 'a client caught up on the room from the promoted replica', timeoutMs: 20_000, intervalMs: 500 },
+    );
+    assert.equal(reader.ids().includes(lost), false, 'the message survived: the test cannot show what WAIT prevents');
   });
 });
