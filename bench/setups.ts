@@ -71,7 +71,7 @@ export async function startSetup(name: SetupName, basePort: number): Promise<Run
       name,
       url: cluster.url,
       replicaUrls: cluster.replicas.map((replica) => replica.url),
-      pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis.pid },
+      pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis!.pid },
       stop: cluster.stop,
     };
   }
