@@ -8,7 +8,7 @@
 import type { CatchUpResult, ChatMessage } from '../shared/events.js';
 import { compareLogIds } from '../shared/log-id.js';
 
-interface CatchUpOptions {
+export interface CatchUpOptions {
   /** Sends `catch up`; resolves with the answer, rejects if none came in time. */
   request(afterId: string | null): Promise<CatchUpResult>;
   /** An answer's messages, some perhaps already shown live: merge them by id. */

@@ -4,15 +4,20 @@
  * views/index.ejs; the event types are the server's own (shared/events.ts).
  */
 import type { Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ClusterStatus, HandshakeAuth, HandshakeRefusal, ServerToClientEvents } from '../shared/events.js';
+import {
+  DEFAULT_ROOM,
+  type ClientToServerEvents,
+  type ClusterStatus,
+  type HandshakeAuth,
+  type HandshakeRefusal,
+  type ServerToClientEvents,
+} from '../shared/events.js';
 import { refreshUptimes, renderCluster, renderPresence } from './cluster-view.js';
-import { MessageList } from './message-list.js';
 import { askForName, storedName } from './name.js';
 import { Outbox } from './outbox.js';
-import { Timeline } from './timeline.js';
-import { CatchUp } from './catch-up.js';
-import { checkMessageText, MAX_MESSAGE_LENGTH, textLength } from '../shared/text.js';
-import { describeTypists, throttled, Typists } from './typing.js';
+import { linkTo, renderHere, renderRooms, RoomView } from './room-view.js';
+import { checkMessageText, checkRoomName, MAX_MESSAGE_LENGTH, textLength } from '../shared/text.js';
+import { throttled } from './typing.js';
 
 /**
  * How long to wait for the server's answer before sending again. Above the server's own Redis
@@ -22,8 +27,19 @@ const ACK_TIMEOUT_MS = 5000;
 /** Before connecting again after the server refused a connection for a reason a retry may fix. */
 const REFUSED_RETRY_MS = 2000;
 
-const timeline = new Timeline();
-const messageList = new MessageList();
+/** The rooms this page has open besides DEFAULT_ROOM, remembered across visits. */
+const ROOMS_KEY = 'chat-rooms';
+
+/** Every room, cluster-wide, as the server last listed them. */
+let allRooms: string[] = [DEFAULT_ROOM];
+/** The rooms this page is in, each with its conversation. */
+const views = new Map<string, RoomView>();
+/** The rooms to be in: sent in every handshake, so that a reconnection is back in all of them. */
+const wanted = new Set<string>(JSON.parse(localStorage.getItem(ROOMS_KEY) ?? '[]') as string[]);
+// A link to a room (`/?room=name`) opens it.
+const linked = checkRoomName(new URLSearchParams(location.search).get('room') ?? DEFAULT_ROOM);
+let lookedAt = linked.ok ? linked.text : DEFAULT_ROOM;
+wanted.add(lookedAt);
 /** As the server accepted it (welcome), or as chosen, before the first connection. */
 let myName: string | undefined;
 /** The replica holding the live connection. */
@@ -36,7 +52,7 @@ const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
   autoConnect: false, // not before the person has a name
   transports: forcedTransport === 'polling' || forcedTransport === 'websocket' ? [forcedTransport] : undefined,
   // A function, so that every reconnect sends the current name.
-  auth: (send) => send({ name: myName } satisfies HandshakeAuth),
+  auth: (send) => send({ name: myName, rooms: [...wanted].filter((room) => room !== DEFAULT_ROOM) } satisfies HandshakeAuth),
 });
 
 // ---- connection status ----------------------------------------------------------------------
@@ -54,7 +70,7 @@ function showConnected(instance: string): void {
   showConnection('connected', `Connected to instance #${instance} over ${transport}`);
 }
 
-socket.on('welcome', ({ instance, name }) => {
+socket.on('welcome', ({ instance, name, rooms }) => {
   myInstance = instance;
   myName = name;
   $('#my-name').text(name);
@@ -64,12 +80,20 @@ socket.on('welcome', ({ instance, name }) => {
   if (lastCluster) renderCluster(lastCluster, instance);
   // Socket.IO starts on long-polling and upgrades to WebSocket when it can; show when it does.
   socket.io.engine.once('upgrade', () => showConnected(instance));
-  catchUp.connected();
+  // Rooms asked for that the server does not know (a link to a room that does not exist) are dropped.
+  for (const room of wanted) {
+    if (rooms.includes(room)) continue;
+    wanted.delete(room);
+    if (room === lookedAt) $('#room-error').text(`There is no room named "${room}".`);
+  }
+  saveWanted();
+  for (const room of rooms) viewOf(room).catchUp.connected();
+  lookAt(rooms.includes(lookedAt) ? lookedAt : DEFAULT_ROOM);
 });
 
 socket.on('connect', () => outbox.flush());
 socket.on('disconnect', (reason) => {
-  catchUp.disconnected();
+  for (const view of views.values()) view.catchUp.disconnected();
   showConnection('disconnected', `Disconnected (${reason}), reconnecting…`);
 });
 socket.on('connect_error', async (err) => {
@@ -87,25 +111,99 @@ socket.on('connect_error', async (err) => {
   }
 });
 
+// ---- rooms ---------------------------------------------------------------------------------
+
+function viewOf(room: string): RoomView {
+  let view = views.get(room);
+  if (!view) {
+    view = new RoomView(room, {
+      request: (afterId) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck('catch up', { room, afterId }),
+      isLookedAt: () => room === lookedAt,
+      viewerInstance: () => myInstance,
+      onChange: showRooms,
+    });
+    views.set(room, view);
+  }
+  return view;
+}
+
+function showRooms(): void {
+  renderRooms(allRooms, lookedAt, (room) => views.get(room)?.unread ?? 0);
+}
+
+function saveWanted(): void {
+  localStorage.setItem(ROOMS_KEY, JSON.stringify([...wanted].filter((room) => room !== DEFAULT_ROOM)));
+}
+
+/** Shows `room`, which the page is in. */
+function lookAt(room: string): void {
+  lookedAt = room;
+  for (const view of views.values()) view.lookAt(view.name === room);
+  history.replaceState(null, '', linkTo(room));
+  showRooms();
+  renderHere(viewOf(room), myName);
+}
+
+/** Goes to `room`, joining it first if the page is not in it yet. */
+async function open(room: string): Promise<void> {
+  $('#room-error').text('');
+  if (!views.has(room)) {
+    const result = await socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emitWithAck('join', room)
+      .catch(() => ({ ok: false as const, error: 'no answer from the server in time' }));
+    if (!result.ok) {
+      $('#room-error').text(`Cannot open #${room}: ${result.error}.`);
+      return;
+    }
+    wanted.add(room);
+    saveWanted();
+    viewOf(room).catchUp.connected();
+  }
+  lookAt(room);
+}
+
+socket.on('rooms', (rooms) => {
+  allRooms = rooms;
+  showRooms();
+});
+socket.on('here', ({ room, ...here }) => {
+  const view = views.get(room);
+  if (!view) return;
+  view.here = here;
+  if (room === lookedAt) renderHere(view, myName);
+});
+$('#rooms').on('click', 'a', (event) => {
+  event.preventDefault();
+  void open(String($(event.currentTarget).closest('li').attr('data-room')));
+});
+$('#new-room').on('submit', async (event) => {
+  event.preventDefault();
+  const checked = checkRoomName($('#room-name').val());
+  if (!checked.ok) {
+    $('#room-error').text(`Cannot create this room: ${checked.error}.`);
+    return;
+  }
+  const result = await socket
+    .timeout(ACK_TIMEOUT_MS)
+    .emitWithAck('create room', checked.text)
+    .catch(() => ({ ok: false as const, error: 'no answer from the server in time' }));
+  if (!result.ok) {
+    $('#room-error').text(`Cannot create #${checked.text}: ${result.error}.`);
+    return;
+  }
+  $('#room-name').val('');
+  await open(result.room);
+});
+
 // ---- messages, people, the cluster -------------------------------------------------------------
 
-const typists = new Typists((names) => $('#typing').text(describeTypists(names)));
-
-const catchUp = new CatchUp({
-  request: (afterId) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck('catch up', afterId),
-  caughtUp: (messages) => messageList.show(timeline.merge(messages), myInstance),
-  missing: () => messageList.notice('Some older messages are no longer available.', 'missing'),
-});
-socket.on('chat message', (message) => {
-  typists.stopped(message.name);
-  messageList.show(timeline.merge([message]), myInstance);
-  catchUp.live(message);
-});
-socket.on('position', (newestId) => catchUp.position(newestId));
-socket.on('joined', ({ name }) => messageList.notice(`${name} joined`));
-socket.on('left', ({ name }) => messageList.notice(`${name} left`));
-socket.on('typing', ({ name }) => {
-  if (name !== myName) typists.typing(name);
+socket.on('chat message', (message) => views.get(message.room)?.live(message));
+socket.on('position', ({ room, id }) => views.get(room)?.catchUp.position(id));
+socket.on('joined', ({ name }) => viewOf(lookedAt).list.notice(`${name} joined`));
+socket.on('left', ({ name }) => viewOf(lookedAt).list.notice(`${name} left`));
+socket.on('typing', ({ name, room }) => {
+  if (name !== myName) views.get(room)?.typists.typing(name);
 });
 socket.on('presence', (presence) => renderPresence(presence, myName));
 socket.on('cluster', (cluster) => {
@@ -119,10 +217,11 @@ setInterval(refreshUptimes, 1000);
 const outbox = new Outbox({
   send: (message) => socket.timeout(ACK_TIMEOUT_MS).emitWithAck('chat message', message),
   canSend: () => socket.connected,
-  onChange: (item) => messageList.showUnsent(item, () => outbox.retry(item.key)),
+  onChange: (item) => viewOf(item.room).list.showUnsent(item, () => outbox.retry(item.key)),
   onAccepted: (item, id) => {
-    messageList.removeUnsent(item.key);
-    messageList.markSent(id);
+    const { list } = viewOf(item.room);
+    list.removeUnsent(item.key);
+    list.markSent(id);
   },
 });
 
@@ -130,7 +229,7 @@ const $input = $('#message');
 const $counter = $('#counter');
 const $composeError = $('#compose-error');
 const typing = throttled(() => {
-  if (socket.connected) socket.emit('typing');
+  if (socket.connected) socket.emit('typing', lookedAt);
 });
 $input.on('input', () => {
   const text = String($input.val() ?? '');
@@ -153,7 +252,7 @@ $('#chat-form').on('submit', (event) => {
   }
   $input.val('').trigger('input');
   typing.reset();
-  outbox.add(text);
+  outbox.add(text, lookedAt);
 });
 
 // ---- who am I ------------------------------------------------------------------------------
@@ -165,4 +264,5 @@ $('#change-name').on('click', async () => {
 });
 
 myName = storedName() ?? (await askForName());
+showRooms();
 socket.connect();

@@ -1,5 +1,6 @@
 /**
- * The conversation as the page shows it: messages in log order (each with its author, the replica
+ * One room's conversation as the page shows it (in its own list; the outbox below is shared by all
+ * rooms): messages in log order (each with its author, the replica
  * that accepted it, and its time), join and leave notices, and below them the outbox. The list stays
  * scrolled to the newest line, unless the reader has scrolled up to read older ones.
  */
@@ -12,10 +13,16 @@ const STICKY_MARGIN_PX = 40;
 
 export class MessageList {
   readonly #scroller = $('#scroller');
-  readonly #messages = $('#messages');
   readonly #outbox = $('#outbox');
   readonly #elements = new Map<string, JQuery>();
   readonly #sentIds = new Set<string>();
+
+  readonly #messages: JQuery;
+
+  /** `$messages`: this room's list, in #messages. */
+  constructor($messages: JQuery) {
+    this.#messages = $messages;
+  }
 
   /**
    * Adds messages where the timeline placed them. `viewerInstance` is the replica serving this tab:

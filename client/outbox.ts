@@ -11,6 +11,8 @@ import type { OutgoingMessage, SendResult } from '../shared/events.js';
 export interface OutboxItem {
   readonly key: string;
   readonly text: string;
+  /** The room it is said in. */
+  readonly room: string;
   /** `failed`: refused for good (for example too long); the user may edit or retry it. */
   state: 'pending' | 'failed';
   /** Why the last attempt did not succeed, if one did not. */
@@ -51,9 +53,9 @@ export class Outbox {
 
   constructor(private readonly options: OutboxOptions) {}
 
-  /** Queues `text` and sends it as soon as the messages before it are through. */
-  add(text: string): OutboxItem {
-    const item: OutboxItem = { key: newMessageKey(), text, state: 'pending', error: undefined, attempts: 0 };
+  /** Queues `text`, to be said in `room`, and sends it as soon as the messages before it are through. */
+  add(text: string, room: string): OutboxItem {
+    const item: OutboxItem = { key: newMessageKey(), text, room, state: 'pending', error: undefined, attempts: 0 };
     this.#items.push(item);
     this.options.onChange(item);
     this.flush();
@@ -88,7 +90,7 @@ export class Outbox {
         if (!item || !this.options.canSend()) return;
         item.attempts += 1;
         const result = await this.options
-          .send({ text: item.text, key: item.key })
+          .send({ text: item.text, room: item.room, key: item.key })
           .catch((): SendResult => ({ ok: false, error: 'no answer from the server in time', retryable: true }));
         if (result.ok) {
           this.#items.splice(this.#items.indexOf(item), 1);

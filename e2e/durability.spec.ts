@@ -16,7 +16,7 @@ test.describe('messages survive a Redis outage', () => {
 
   test.beforeAll(async () => {
     cluster = await startCluster({ basePort: BASE_PORT });
-    redis = cluster.redis;
+    redis = cluster.redis!; // one redis-server: no Redis Cluster asked for
   });
   test.afterAll(async () => {
     await cluster?.stop();

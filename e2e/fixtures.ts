@@ -17,8 +17,12 @@ export class ChatPage {
   readonly heading: Locator;
   /** The status line: which replica holds the live connection, over which transport. */
   readonly connection: Locator;
-  /** Messages from the log (not the join and leave notices). */
+  /** Messages from the log (not the join and leave notices), of every room the page is in. */
   readonly messages: Locator;
+  /** The same, of the room being looked at only. */
+  readonly shownMessages: Locator;
+  /** The rooms panel's rows, one per room. */
+  readonly rooms: Locator;
   readonly notices: Locator;
   /** Messages typed here that the server has not confirmed yet. */
   readonly outbox: Locator;
@@ -36,6 +40,8 @@ export class ChatPage {
     this.heading = page.getByRole('heading', { level: 1 });
     this.connection = page.locator('#connection');
     this.messages = page.locator('#messages li[data-id]');
+    this.shownMessages = page.locator('#messages ul:not([hidden]) li[data-id]');
+    this.rooms = page.locator('#rooms li');
     this.notices = page.locator('#messages li.notice');
     this.outbox = page.locator('#outbox li');
     this.typing = page.locator('#typing');
@@ -68,6 +74,11 @@ export class ChatPage {
   /** The list item whose text is exactly `text`. */
   message(text: string): Locator {
     return this.messages.filter({ has: this.page.getByText(text, { exact: true }) });
+  }
+
+  /** `name`'s row in the rooms panel. */
+  room(name: string): Locator {
+    return this.rooms.and(this.page.locator(`[data-room="${name}"]`));
   }
 
   /** `name`'s row in the online list. */

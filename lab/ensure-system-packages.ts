@@ -12,11 +12,12 @@ import {
   installMissing,
   NGINX,
   PROMETHEUS,
+  REDIS_CLI,
   REDIS_SERVER,
   type SystemProgram,
 } from './cluster/system-programs.js';
 
-const required: SystemProgram[] = [REDIS_SERVER, NGINX, HAPROXY, PROMETHEUS, DOCKER_COMPOSE];
+const required: SystemProgram[] = [REDIS_SERVER, REDIS_CLI, NGINX, HAPROXY, PROMETHEUS, DOCKER_COMPOSE];
 // Chromium is optional where the browser tests can fall back to Playwright's own download
 // (e2e/playwright.config.ts), but on a machine we can install it on, the system one is preferred.
 const hasChromium = Boolean(process.env.CHROMIUM_PATH) || findProgram(CHROMIUM.command) !== undefined;

@@ -8,6 +8,16 @@ export interface Config {
   instance: string;
   /** Where the Redis adapter connects; undefined runs a single node with the in-memory adapter. */
   redisUrl: string | undefined;
+  /**
+   * Instead of one Redis, a Redis Cluster: some of its nodes (`redis://[:password@]host:port`), from
+   * which node-redis learns the rest. Needs the sharded adapter.
+   */
+  redisClusterNodes: string[] | undefined;
+  /**
+   * Before a message is acknowledged, this many Redis replicas must have it (WAIT), within
+   * `timeoutMs`; otherwise the sender is told to send it again. 0: the primary's word is enough.
+   */
+  replication: { replicas: number; timeoutMs: number };
   /** Which Redis adapter: `classic` pub/sub (PUBLISH) or `sharded` pub/sub (Redis 7's SPUBLISH). */
   redisAdapter: RedisAdapterKind;
   /** Where users can open this replica directly, for the page's cluster panel; optional. */
@@ -26,6 +36,8 @@ export interface Config {
    * the last message was lost notices (server/chat/delivery.ts). 0 turns it off, for the benchmark.
    */
   positionIntervalMs: number;
+  /** How many rooms there may be, cluster-wide, the default room included. */
+  roomLimit: number;
   /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */
   heartbeat: { intervalMs: number; timeoutMs: number };
   /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
@@ -113,6 +125,17 @@ const envSchema = z.object({
       })
       .optional(),
   ),
+  REDIS_CLUSTER_NODES: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .transform((value) => value.split(',').map((node) => node.trim()))
+      .pipe(z.array(z.url({ protocol: /^rediss?$/, hostname: /./, error: 'must be a comma-separated list of redis://host:port URLs' })).min(1))
+      .optional(),
+  ),
+  // Unset: 1 with a Redis Cluster (each primary has a replica), 0 with one Redis (it has none).
+  REDIS_WAIT_REPLICAS: z.preprocess(unsetIfEmpty, z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).optional()),
+  REDIS_WAIT_TIMEOUT_MS: positiveNumber(1000, { whole: true }),
   REDIS_ADAPTER: z.preprocess(unsetIfEmpty, z.enum(REDIS_ADAPTER_KINDS, { error: 'must be classic or sharded' }).default('classic')),
   PUBLIC_URL: z.preprocess(unsetIfEmpty, z.url({ protocol: /^https?$/, hostname: /./, error: 'must be an http:// or https:// URL' }).optional()),
   ALLOWED_ORIGINS: z.preprocess(unsetIfEmpty, originListSchema.optional()),
@@ -120,6 +143,7 @@ const envSchema = z.object({
   RATE_LIMIT_PER_SECOND: positiveNumber(2, { whole: false }),
   MESSAGE_LOG_CAPACITY: positiveNumber(1000, { whole: true }),
   POSITION_INTERVAL_MS: milliseconds(2000),
+  ROOM_LIMIT: positiveNumber(50, { whole: true }),
   // Socket.IO's defaults. Their sum must stay below the front's idle timeout (nginx proxy_read_timeout).
   PING_INTERVAL_MS: positiveNumber(25_000, { whole: true }),
   PING_TIMEOUT_MS: positiveNumber(20_000, { whole: true }),
@@ -138,21 +162,28 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const name = String(issue.path[0]);
-    // REDIS_URL may carry a password, so its value is not echoed.
-    const got = name === 'REDIS_URL' ? '' : ` (got ${JSON.stringify(env[name])})`;
+    // REDIS_URL and REDIS_CLUSTER_NODES may carry a password, so their values are not echoed.
+    const got = name.startsWith('REDIS_URL') || name === 'REDIS_CLUSTER_NODES' ? '' : ` (got ${JSON.stringify(env[name])})`;
     throw new ConfigError(`${name} ${issue.message}${got}`);
   }
   const values = result.data;
+  if (values.REDIS_CLUSTER_NODES && values.REDIS_URL)
+    throw new ConfigError('REDIS_URL and REDIS_CLUSTER_NODES are both set: one Redis, or a Redis Cluster, not both');
+  // A Redis Cluster copies every PUBLISH to every node: the classic adapter would gain nothing from its shards.
+  if (values.REDIS_CLUSTER_NODES && values.REDIS_ADAPTER !== 'sharded') throw new ConfigError('REDIS_CLUSTER_NODES needs REDIS_ADAPTER=sharded');
   return {
     port: values.PORT,
     instance: values.NODE_NUMBER,
     redisUrl: values.REDIS_URL,
+    redisClusterNodes: values.REDIS_CLUSTER_NODES,
+    replication: { replicas: values.REDIS_WAIT_REPLICAS ?? (values.REDIS_CLUSTER_NODES ? 1 : 0), timeoutMs: values.REDIS_WAIT_TIMEOUT_MS },
     redisAdapter: values.REDIS_ADAPTER,
     publicUrl: values.PUBLIC_URL,
     allowedOrigins: values.ALLOWED_ORIGINS,
     rateLimit: { burst: values.RATE_LIMIT_BURST, perSecond: values.RATE_LIMIT_PER_SECOND },
     logCapacity: values.MESSAGE_LOG_CAPACITY,
     positionIntervalMs: values.POSITION_INTERVAL_MS,
+    roomLimit: values.ROOM_LIMIT,
     heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
     metrics: values.METRICS === 'on',
   };

@@ -7,13 +7,15 @@ import { registerChatHandlers, type ChatServer } from './chat/chat.js';
 import { startDelivery } from './chat/delivery.js';
 import type { Config } from './config.js';
 import { closeConnectionsInBatches } from './guards/drain.js';
-import { createMemoryLog } from './chat/message-log.js';
+import { createMemoryLog, roomLogs } from './chat/message-log.js';
 import { createMetrics, noMetrics } from './metrics.js';
 import { originCheck } from './guards/origin-check.js';
 import { createMemoryPresenceStore, startPresence } from './chat/presence.js';
 import { connectRedis } from './redis/redis-adapter.js';
 import { createRedisMessageLog } from './redis/redis-message-log.js';
 import { createRedisPresenceStore } from './redis/redis-presence.js';
+import { createRedisRoomStore } from './redis/redis-rooms.js';
+import { createMemoryRoomStore, startRooms } from './chat/rooms.js';
 import { limitEventRate } from './guards/rate-limit.js';
 import { closeIfFallingBehind } from './guards/slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
@@ -50,14 +52,17 @@ export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 export const CLOSE_GRACE_MS = 1000;
 
 /**
- * Wires the pieces together: Redis (or none), the message log, Express, Socket.IO, the delivery of
- * messages, the chat handlers and presence.
+ * Wires the pieces together: Redis (or none), the rooms' message logs, Express, Socket.IO, the
+ * delivery of messages, the rooms, the chat handlers and presence.
  */
 export async function startChatServer(config: Config, logger: Logger): Promise<RunningChatServer> {
   const metrics = config.metrics ? createMetrics() : noMetrics();
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisAdapter, logger, metrics) : undefined;
-  if (!redis) logger.info('REDIS_URL is not set: single node, in-memory adapter and message log');
-  const log = redis ? createRedisMessageLog(redis.commands, config.logCapacity, logger, metrics) : createMemoryLog(config.logCapacity);
+  const target = config.redisUrl ? { url: config.redisUrl } : config.redisClusterNodes ? { clusterNodes: config.redisClusterNodes } : undefined;
+  const redis = target ? await connectRedis(target, { adapter: config.redisAdapter, replication: config.replication }, logger, metrics) : undefined;
+  if (!redis) logger.info('neither REDIS_URL nor REDIS_CLUSTER_NODES is set: single node, in-memory adapter, rooms and message logs');
+  const logs = roomLogs((room) =>
+    redis ? createRedisMessageLog(redis, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
+  );
   const stopping = new AbortController();
 
   let draining = false;
@@ -93,14 +98,15 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   });
   const delivery = startDelivery({
     io,
-    log,
+    logs,
     instance: config.instance,
     logger,
     metrics,
     positionIntervalMs: config.positionIntervalMs,
     signal: stopping.signal,
   });
-  registerChatHandlers(io, { instance: config.instance, delivery, metrics });
+  const rooms = startRooms({ io, store: redis ? createRedisRoomStore(redis.commands) : createMemoryRoomStore(), limit: config.roomLimit, logger });
+  registerChatHandlers(io, { instance: config.instance, delivery, rooms, metrics });
   const presence = startPresence({
     io,
     store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),

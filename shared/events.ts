@@ -3,12 +3,19 @@
  * client (client/chat.ts) through Socket.IO's typed `Server` and `Socket`.
  */
 
-/** A chat message as every client receives it: an entry of the message log. */
+/** The room every connection is in, which cannot be left; messages that name no room go there. */
+export const DEFAULT_ROOM = 'general';
+/** Rooms one connection may be in at once, the default room included. */
+export const MAX_JOINED_ROOMS = 10;
+
+/** A chat message as every client receives it: an entry of its room's message log. */
 export interface ChatMessage {
-  /** Its id in the message log (`<ms>-<seq>`, shared/log-id.ts): unique and ordered cluster-wide. */
+  /** The room it was said in (shared/text.ts: checkRoomName); each room has a log of its own. */
+  room: string;
+  /** Its id in its room's log (`<ms>-<seq>`, shared/log-id.ts): unique and ordered within the room. */
   id: string;
   /**
-   * The id of the message before it in the log (`0-0` for the first). A client holding `prev`
+   * The id of the message before it in its room's log (`0-0` for the first). A client holding `prev`
    * and receiving this one knows it missed nothing in between; one that holds something older has
    * a gap to catch up on (server/chat/delivery.ts).
    */
@@ -25,6 +32,8 @@ export interface ChatMessage {
 /** What a client sends. A bare string is accepted too, for simple clients. */
 export interface OutgoingMessage {
   text: string;
+  /** The room to say it in, which this connection must be in; DEFAULT_ROOM if absent. */
+  room?: string;
   /**
    * Idempotency key, chosen by the client per message (8-64 letters, digits, `-` or `_`). Sending
    * again with the same key after a lost acknowledgement returns the first message's id instead
@@ -44,7 +53,22 @@ export type SendResult = { ok: true; id: string } | { ok: false; error: string; 
 export interface HandshakeAuth {
   /** The name to chat under. Without one, the server picks a guest name (see `welcome`). */
   name?: string;
+  /**
+   * Rooms to be in from the start, besides DEFAULT_ROOM: the page sends the ones it has open, so
+   * that after a reconnect it is back in them before its first message. Names that are not rooms
+   * are skipped (`welcome` says which rooms it is in); more than MAX_JOINED_ROOMS is refused.
+   */
+  rooms?: string[];
 }
+
+/** What `catch up` asks for: the messages of `room` after `afterId` (null: its recent conversation). */
+export interface CatchUpRequest {
+  room: string;
+  afterId: string | null;
+}
+
+/** The answer to `join`, `leave` and `create room`. */
+export type RoomResult = { ok: true; room: string } | { ok: false; error: string };
 
 /** The answer to `catch up`: the oldest messages after the id asked for, oldest first, a page at most. */
 export type CatchUpResult =
@@ -66,7 +90,7 @@ export type CatchUpResult =
  * field was wrong (`err.message` says how). Socket.IO does not retry such a refusal by itself.
  */
 export interface HandshakeRefusal {
-  field: 'name' | 'auth';
+  field: 'name' | 'rooms' | 'auth';
 }
 
 /** Who is online, cluster-wide. A person is a name: two tabs with one name are one person. */
@@ -93,13 +117,20 @@ export interface ClusterStatus {
 export interface ServerToClientEvents {
   /** Broadcast cluster-wide, through the Redis adapter, for every accepted message. */
   'chat message': (message: ChatMessage) => void;
-  /** Sent right after connecting: which replica holds this connection, and under which name. */
-  welcome: (info: { instance: string; name: string }) => void;
   /**
-   * The id of the newest message in the log, sent by each replica to its clients every
-   * POSITION_INTERVAL_MS when it has moved. A client that holds less catches up.
+   * Sent right after connecting: which replica holds this connection, under which name, and the
+   * rooms it is in (DEFAULT_ROOM and those of the handshake's `rooms` that exist).
    */
-  position: (newestId: string) => void;
+  welcome: (info: { instance: string; name: string; rooms: string[] }) => void;
+  /**
+   * The id of the newest message in a room's log, sent by each replica to its clients in that room
+   * every POSITION_INTERVAL_MS when it has moved. A client that holds less catches up.
+   */
+  position: (position: { room: string; id: string }) => void;
+  /** On connecting, and whenever a room is created anywhere: every room, cluster-wide, sorted. */
+  rooms: (rooms: string[]) => void;
+  /** Who is in `room`: to its members on joining it, and whenever that changes. */
+  here: (here: Presence & { room: string }) => void;
   /** On connecting, and whenever the cluster-wide list of people changes. */
   presence: (presence: Presence) => void;
   /** On connecting, and whenever a replica appears, goes, or its connection count changes. */
@@ -108,8 +139,8 @@ export interface ServerToClientEvents {
   joined: (person: { name: string }) => void;
   /** A person went offline: their last tab closed a few seconds ago and none came back. */
   left: (person: { name: string }) => void;
-  /** Someone is typing (at most every 2 s while they type); clear it after about 3 s of silence. */
-  typing: (typist: { name: string; instance: string }) => void;
+  /** Someone is typing in `room` (at most every 2 s while they type); clear it after about 3 s of silence. */
+  typing: (typist: { name: string; instance: string; room: string }) => void;
 }
 
 export interface ClientToServerEvents {
@@ -119,10 +150,17 @@ export interface ClientToServerEvents {
    */
   'chat message': (message: OutgoingMessage | string, ack: (result: SendResult) => void) => void;
   /**
-   * "Send me what the log holds after this id" (null: the most recent messages). The page asks
-   * after each `welcome`, and whenever a message's `prev` or a `position` shows it is behind.
+   * "Send me what this room's log holds after this id" (null: its most recent messages). The page
+   * asks for each of its rooms after each `welcome`, and whenever a message's `prev` or a
+   * `position` shows it is behind. A bare id (or null) asks about DEFAULT_ROOM, for simple clients.
    */
-  'catch up': (afterId: string | null, ack: (result: CatchUpResult) => void) => void;
-  /** "I am typing": the page sends it at most every 2 s while the user types. */
-  typing: () => void;
+  'catch up': (request: CatchUpRequest | string | null, ack: (result: CatchUpResult) => void) => void;
+  /** "I am typing" in a room (DEFAULT_ROOM if none): the page sends it at most every 2 s while the user types. */
+  typing: (room?: string) => void;
+  /** Be in this existing room too (at most MAX_JOINED_ROOMS at once): its messages, typing and `here`. */
+  join: (room: string, ack: (result: RoomResult) => void) => void;
+  /** Leave a room (not DEFAULT_ROOM). */
+  leave: (room: string, ack: (result: RoomResult) => void) => void;
+  /** Create a room, cluster-wide (up to ROOM_LIMIT rooms); creating one that exists is no error. Joins nothing. */
+  'create room': (room: string, ack: (result: RoomResult) => void) => void;
 }

@@ -6,6 +6,8 @@
 
 /** Longest name, in characters as `textLength` counts them. */
 export const MAX_NAME_LENGTH = 24;
+/** Longest room name, in characters as `textLength` counts them. */
+export const MAX_ROOM_NAME_LENGTH = 24;
 /** Longest message text, in characters as `textLength` counts them. */
 export const MAX_MESSAGE_LENGTH = 1000;
 
@@ -73,4 +75,22 @@ export function checkMessageText(input: unknown): CheckedText {
   if (BIDI_OVERRIDE.test(text)) return { ok: false, error: 'message must not contain bidirectional override characters' };
   if (ONLY_INVISIBLE.test(text)) return { ok: false, error: 'message has no visible characters' };
   return { ok: true, text };
+}
+
+/** Letters (of any script) and digits, then also `-` and `_`. */
+const ROOM_NAME = /^[\p{L}\p{N}][\p{L}\p{N}_-]*$/u;
+
+/**
+ * A room name: trimmed, composed (NFC) and in lower case, so that "General" and "general" are one
+ * room; 1 to MAX_ROOM_NAME_LENGTH letters, digits, `-` or `_`, starting with a letter or digit.
+ * Stricter than a person's name because it also appears in links (`/?room=…`) and Redis keys.
+ */
+export function checkRoomName(input: unknown): CheckedText {
+  if (typeof input !== 'string') return { ok: false, error: 'room name must be text' };
+  if (LONE_SURROGATE.test(input)) return { ok: false, error: 'room name is not valid Unicode text' };
+  const name = input.normalize('NFC').trim().toLowerCase();
+  if (name === '') return { ok: false, error: 'room name is empty' };
+  if (textLength(name) > MAX_ROOM_NAME_LENGTH) return { ok: false, error: `room name is longer than ${MAX_ROOM_NAME_LENGTH} characters` };
+  if (!ROOM_NAME.test(name)) return { ok: false, error: 'room name must be letters, digits, - or _, starting with a letter or digit' };
+  return { ok: true, text: name };
 }

@@ -17,6 +17,7 @@ const COMPOSE_FILE = resolve(PROJECT_ROOT, 'docker-compose.yml');
 const HAPROXY_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.haproxy.yml');
 const TRAEFIK_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.traefik.yml');
 const PROMETHEUS_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.prometheus.yml');
+const REDIS_CLUSTER_OVERRIDE = resolve(PROJECT_ROOT, 'docker-compose.redis-cluster.yml');
 
 /** The ports compose publishes on the host follow the local launcher's scheme from 8080. */
 const HOST_PORTS = clusterPorts(8080);
@@ -251,4 +252,17 @@ test('the Prometheus override adds Prometheus on 127.0.0.1:9090, with prometheus
   // Loopback only: Prometheus answers any query about the cluster. (docker-compose writes a port
   // with a host address in the short form.)
   assert.deepEqual(prometheus.ports as unknown, ['127.0.0.1:9090:9090/tcp']);
+});
+
+test('the Redis Cluster override: six nodes, published nowhere; every replica on the cluster (REDIS_URL emptied), sharded, after the cluster is created', () => {
+  const { status, stderr } = dockerCompose([REDIS_CLUSTER_OVERRIDE], 'config', '-q');
+  assert.equal(status, 0, stderr);
+  for (const n of [1, 2, 3, 4, 5, 6]) assert.equal(service(`redis-${n}`, [REDIS_CLUSTER_OVERRIDE]).ports, undefined, `redis-${n} is published`);
+  for (const number of REPLICAS) {
+    const replica = service(`chat${number}`, [REDIS_CLUSTER_OVERRIDE]);
+    const env = replica.environment ?? {};
+    assert.deepEqual([env.REDIS_URL, env.REDIS_ADAPTER, env.NODE_NUMBER], ['', 'sharded', String(number)]);
+    assert.match(env.REDIS_CLUSTER_NODES ?? '', /^redis:\/\/:[^@]+@redis-1:6379,/);
+    assert.equal(replica.depends_on?.['redis-cluster-create']?.condition, 'service_completed_successfully');
+  }
 });

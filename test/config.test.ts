@@ -22,12 +22,15 @@ const DEFAULTS = {
   port: 3000,
   instance: 'N/A',
   redisUrl: undefined,
+  redisClusterNodes: undefined,
+  replication: { replicas: 0, timeoutMs: 1000 },
   redisAdapter: 'classic',
   publicUrl: undefined,
   allowedOrigins: undefined,
   rateLimit: { burst: 10, perSecond: 2 },
   logCapacity: 1000,
   positionIntervalMs: 2000,
+  roomLimit: 50,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
   metrics: true,
 };
@@ -62,12 +65,15 @@ describe('loadConfig', () => {
       NODE_NUMBER: '7',
       REDIS_URL: 'redis://redis:6379',
       REDIS_ADAPTER: 'sharded',
+      REDIS_WAIT_REPLICAS: '2',
+      REDIS_WAIT_TIMEOUT_MS: '300',
       PUBLIC_URL: 'http://localhost:8087',
       ALLOWED_ORIGINS: 'https://chat.example.com, http://localhost:8080/',
       RATE_LIMIT_BURST: '20',
       RATE_LIMIT_PER_SECOND: '0.5',
       MESSAGE_LOG_CAPACITY: '50',
       POSITION_INTERVAL_MS: '0',
+      ROOM_LIMIT: '5',
       PING_INTERVAL_MS: '500',
       PING_TIMEOUT_MS: '700',
       METRICS: 'off',
@@ -76,12 +82,15 @@ describe('loadConfig', () => {
       port: 8081,
       instance: '7',
       redisUrl: 'redis://redis:6379',
+      redisClusterNodes: undefined,
+      replication: { replicas: 2, timeoutMs: 300 },
       redisAdapter: 'sharded',
       publicUrl: 'http://localhost:8087',
       allowedOrigins: ['https://chat.example.com', 'http://localhost:8080'],
       rateLimit: { burst: 20, perSecond: 0.5 },
       logCapacity: 50,
       positionIntervalMs: 0,
+      roomLimit: 5,
       heartbeat: { intervalMs: 500, timeoutMs: 700 },
       metrics: false,
     });
@@ -116,6 +125,28 @@ describe('loadConfig', () => {
   for (const redisUrl of ['not a url', 'localhost:6379', 'redis://', 'http://redis:6379', 'tcp://redis:6379']) {
     test(`REDIS_URL=${JSON.stringify(redisUrl)} is refused`, () => {
       refusal({ REDIS_URL: redisUrl }, 'REDIS_URL');
+    });
+  }
+
+  test('REDIS_CLUSTER_NODES: a list of node URLs, the sharded adapter, and by default a replica to wait for', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://:pw@10.0.0.1:7001, redis://10.0.0.2:7002', REDIS_ADAPTER: 'sharded' });
+    assert.deepEqual(
+      [config.redisClusterNodes, config.replication],
+      [['redis://:pw@10.0.0.1:7001', 'redis://10.0.0.2:7002'], { replicas: 1, timeoutMs: 1000 }],
+    );
+    assert.equal(loadConfig({ REDIS_CLUSTER_NODES: 'redis://a:1', REDIS_ADAPTER: 'sharded', REDIS_WAIT_REPLICAS: '0' }).replication.replicas, 0);
+  });
+
+  test('REDIS_CLUSTER_NODES: refused beside REDIS_URL, with the classic adapter, or with a node that is not a redis:// URL (not echoed)', () => {
+    refusal({ REDIS_CLUSTER_NODES: 'redis://a:1', REDIS_URL: 'redis://b:2', REDIS_ADAPTER: 'sharded' }, 'REDIS_URL and REDIS_CLUSTER_NODES');
+    assert.equal(refusal({ REDIS_CLUSTER_NODES: 'redis://a:1' }, 'REDIS_CLUSTER_NODES'), 'REDIS_CLUSTER_NODES needs REDIS_ADAPTER=sharded');
+    const message = refusal({ REDIS_CLUSTER_NODES: 'redis://:secret@a:1,a:2', REDIS_ADAPTER: 'sharded' }, 'REDIS_CLUSTER_NODES');
+    assert.doesNotMatch(message, /secret/);
+  });
+
+  for (const value of ['x', '-1', '1.5']) {
+    test(`REDIS_WAIT_REPLICAS=${JSON.stringify(value)} is refused`, () => {
+      refusal({ REDIS_WAIT_REPLICAS: value }, 'REDIS_WAIT_REPLICAS');
     });
   }
 

@@ -1,7 +1,8 @@
 /**
  * The live path loses a message, the log does not (server/chat/delivery.ts): each way the live path can
  * fail is caused for real, on three replicas and one redis-server, and every client's messages are
- * counted by id. Once with each adapter; then the negative controls, with the position
+ * counted by id. Everyone chats in a room of its own making (not the default one): the guarantee
+ * holds room by room, and nobody receives another room's messages or positions. Once with each adapter; then the negative controls, with the position
  * announcements off, show that the tests see a lost message when nothing fills the gap.
  */
 import assert from 'node:assert/strict';
@@ -15,19 +16,7 @@ import type { ChildService } from '../lab/cluster/child-process.js';
 import { loadConfig, type RedisAdapterKind } from '../server/config.js';
 import { startChatServer, type RunningChatServer } from '../server/server.js';
 import { startRedisCutter } from './fixtures/redis-cutter.js';
-import {
-  assertExactlyOnce,
-  connectChatClient,
-  freePort,
-  ListeningClient,
-  makeTempDir,
-  WITHOUT_RATE_LIMIT,
-  pollUntil,
-  sendMessage,
-  startRedis,
-  startReplica,
-  type ChatSocket,
-} from './helpers.js';
+import { assertExactlyOnce, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startRedis, startReplica } from './helpers.js';
 
 /** Short, so that a lost message is found quickly; production's default is 2 s. */
 const POSITION_INTERVAL_MS = 300;
@@ -35,6 +24,9 @@ const POSITION_INTERVAL_MS = 300;
 const HEARTBEAT = { PING_INTERVAL_MS: '500', PING_TIMEOUT_MS: '500' };
 /** How long a lost message may take to be filled in: a few position intervals. */
 const FILLED_WITHIN_MS = 5000;
+
+/** The room every client of the cluster below chats in. */
+const ROOM = 'faults';
 
 /** Three replicas on one Redis; replica 1 reaches it through a RedisCutter. */
 async function startCluster(options: { adapter: RedisAdapterKind; positionIntervalMs: number }) {
@@ -53,6 +45,9 @@ async function startCluster(options: { adapter: RedisAdapterKind; positionInterv
       replicas.set(number, { service: await startReplica({ number, port, redisUrl, dir, env }), url: `http://127.0.0.1:${port}` });
     }),
   );
+  const creator = await ListeningClient.connect(replicas.get(2)!.url);
+  assert.deepEqual(await creator.socket.emitWithAck('create room', ROOM), { ok: true, room: ROOM });
+  creator.close();
   return {
     admin,
     cutter,
@@ -62,14 +57,12 @@ async function startCluster(options: { adapter: RedisAdapterKind; positionInterv
       return found;
     },
     async listen(t: TestContext, number: number, options: { reconnection?: boolean } = {}): Promise<ListeningClient> {
-      const client = await ListeningClient.connect(this.replica(number).url, options);
+      const client = await ListeningClient.connect(this.replica(number).url, { ...options, room: ROOM });
       t.after(() => client.close());
       return client;
     },
-    async sender(t: TestContext, number: number): Promise<ChatSocket> {
-      const { socket } = await connectChatClient(this.replica(number).url);
-      t.after(() => socket.close());
-      return socket;
+    sender(t: TestContext, number: number): Promise<ListeningClient> {
+      return this.listen(t, number);
     },
     /** Redis refuses PUBLISH and SPUBLISH to the replicas' user until `allow()`; subscriptions stay up. */
     async refusePublish(): Promise<{ allow(): Promise<void> }> {
@@ -89,14 +82,14 @@ async function startCluster(options: { adapter: RedisAdapterKind; positionInterv
 
 type Cluster = Awaited<ReturnType<typeof startCluster>>;
 
-async function acknowledged(socket: ChatSocket, text: string): Promise<string> {
-  const result = await sendMessage(socket, text);
+async function acknowledged(sender: ListeningClient, text: string): Promise<string> {
+  const result = await sender.send(text);
   assert.ok(result !== 'no answer' && result.ok, `${text}: ${JSON.stringify(result)}`);
   return result.id;
 }
 
 /** Cuts replica 1's command connection right after it appended `text`; its PUBLISH is lost. */
-async function sendAndCut(cluster: Cluster, socket: ChatSocket, text: string): Promise<string> {
+async function sendAndCut(cluster: Cluster, socket: ListeningClient, text: string): Promise<string> {
   await acknowledged(socket, `so that Redis holds the append script ${randomUUID()}`);
   const cut = cluster.cutter.cutAfterNextAppend();
   const id = await acknowledged(socket, text);
@@ -214,7 +207,7 @@ describe('a gap the log can no longer fill (a single node, its log kept to 20 me
     const url = `http://127.0.0.1:${server.port}`;
     const listener = await ListeningClient.connect(url, { reconnection: true });
     t.after(() => listener.close());
-    const { socket } = await connectChatClient(url);
+    const socket = await ListeningClient.connect(url);
     t.after(() => socket.close());
     const seen = await acknowledged(socket, 'seen before going away');
     await listener.waitForIds([seen], 'the first message');

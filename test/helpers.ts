@@ -16,7 +16,15 @@ import { PROJECT_ROOT } from '../lab/cluster/topology.js';
 import { CatchUp } from '../client/catch-up.js';
 import { Outbox } from '../client/outbox.js';
 import { Timeline } from '../client/timeline.js';
-import type { ChatMessage, ClientToServerEvents, ClusterStatus, Presence, SendResult, ServerToClientEvents } from '../shared/events.js';
+import {
+  DEFAULT_ROOM,
+  type ChatMessage,
+  type ClientToServerEvents,
+  type ClusterStatus,
+  type Presence,
+  type SendResult,
+  type ServerToClientEvents,
+} from '../shared/events.js';
 
 // The launcher's own process helpers: the tests start Redis and replicas exactly as it does.
 // WITHOUT_RATE_LIMIT is for replicas in tests of other things than the rate limit: they send
@@ -175,26 +183,48 @@ export class ListeningClient {
   cluster: ClusterStatus | undefined;
   /** Join, leave and typing events, with the time each arrived. */
   readonly events: { event: 'joined' | 'left' | 'typing'; name: string; at: number }[] = [];
+  /** The rooms the server put it in, as its last `welcome` said. */
+  rooms: string[] = [];
+  /** The last `here` of its room. */
+  here: Presence | undefined;
+  /** Messages and positions of rooms it is not in (it is in DEFAULT_ROOM too): there must never be any. */
+  readonly strays: unknown[] = [];
+  /** The cluster-wide room list, as last sent. */
+  roomList: string[] | undefined;
 
-  private constructor(readonly socket: ChatSocket) {
+  /** It follows `room`'s conversation (the default one unless said otherwise). */
+  private constructor(
+    readonly socket: ChatSocket,
+    readonly room: string,
+  ) {
     this.catchUp = new CatchUp({
-      request: (afterId) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', afterId),
+      request: (afterId) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('catch up', { room, afterId }),
       caughtUp: (messages) => this.timeline.merge(messages),
       missing: () => (this.missingReports += 1),
     });
-    socket.on('welcome', ({ instance, name }) => {
+    socket.on('welcome', ({ instance, name, rooms }) => {
       this.welcomes.push(instance);
       this.name = name;
+      this.rooms = rooms;
       this.catchUp.connected();
     });
     socket.on('disconnect', () => this.catchUp.disconnected());
-    socket.on('position', (newestId) => this.catchUp.position(newestId));
+    const isStray = (event: { room: string }) => !this.rooms.includes(event.room);
+    socket.on('position', (position) => {
+      if (position.room === room) this.catchUp.position(position.id);
+      else if (isStray(position)) this.strays.push(position);
+    });
+    socket.on('rooms', (rooms) => (this.roomList = rooms));
+    socket.on('here', ({ room: hereRoom, ...here }) => {
+      if (hereRoom === room) this.here = here;
+    });
     socket.on('presence', (presence) => (this.presence = presence));
     socket.on('cluster', (cluster) => (this.cluster = cluster));
     for (const event of ['joined', 'left', 'typing'] as const) {
       socket.on(event, ({ name }: { name: string }) => this.events.push({ event, name, at: Date.now() }));
     }
     socket.on('chat message', (message) => {
+      if (message.room !== room) return void (isStray(message) && this.strays.push(message));
       this.liveCopies.set(message.id, (this.liveCopies.get(message.id) ?? 0) + 1);
       this.timeline.merge([message]);
       this.catchUp.live(message);
@@ -211,6 +241,7 @@ export class ListeningClient {
     url: string,
     options: {
       name?: string;
+      room?: string;
       localAddress?: string;
       reconnection?: boolean;
       transports?: ('polling' | 'websocket')[];
@@ -225,10 +256,11 @@ export class ListeningClient {
       extraHeaders: options.extraHeaders,
       // Both transports open their connections through this agent, so both come from localAddress.
       agent: options.localAddress ? new Agent({ localAddress: options.localAddress, keepAlive: true }) : undefined,
-      auth: { name: options.name },
+      // In its room from the start, and again after every reconnection.
+      auth: { name: options.name, rooms: options.room ? [options.room] : [] },
       // `agent` reaches Node's http and `ws`, but socket.io-client's option types say string | boolean.
     } as Parameters<typeof io>[1]);
-    const client = new ListeningClient(socket);
+    const client = new ListeningClient(socket, options.room ?? DEFAULT_ROOM);
     const refused = new Promise<never>((_resolve, reject) => socket.once('connect_error', reject));
     const caughtUp = pollUntil(
       async () => client.catchUp.heldThrough,
@@ -250,6 +282,14 @@ export class ListeningClient {
       caughtUp.catch(() => {});
       refused.catch(() => {});
     }
+  }
+
+  /** Sends `text` in its room: the server's answer, or 'no answer'. */
+  send(text: string, key: string = randomUUID()): Promise<SendResult | 'no answer'> {
+    return this.socket
+      .timeout(EVENT_TIMEOUT_MS)
+      .emitWithAck('chat message', { text, room: this.room, key })
+      .catch(() => 'no answer' as const);
   }
 
   /** `event`s about `name` received so far. */
@@ -299,6 +339,7 @@ export function assertExactlyOnce(client: ListeningClient, ids: readonly string[
   if (!options.moved) assert.deepEqual(repeated, [], `${who} received messages live more than once`);
   const doubled = [...copiesByText(client)].filter(([, copies]) => copies > 1);
   assert.deepEqual(doubled, [], `${who} holds a text twice under two ids: it was logged twice`);
+  assert.deepEqual(client.strays, [], `${who} received messages or positions of a room it is not in`);
 }
 
 /**
@@ -306,7 +347,10 @@ export function assertExactlyOnce(client: ListeningClient, ids: readonly string[
  * text, and the outbox sends it, in order, under one key, until the server logs it or refuses it
  * for good (resolving with the id or the reason).
  */
-export function outboxSender(socket: ChatSocket): (text: string) => Promise<{ ok: true; id: string } | { ok: false; error: string }> {
+export function outboxSender(
+  socket: ChatSocket,
+  room: string = DEFAULT_ROOM,
+): (text: string) => Promise<{ ok: true; id: string } | { ok: false; error: string }> {
   const waiting = new Map<string, (outcome: { ok: true; id: string } | { ok: false; error: string }) => void>();
   const outbox = new Outbox({
     send: (message) => socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('chat message', message),
@@ -318,7 +362,7 @@ export function outboxSender(socket: ChatSocket): (text: string) => Promise<{ ok
   });
   socket.on('connect', () => outbox.flush());
   // The answer cannot come before `add` returns: sending is asynchronous.
-  return (text) => new Promise((resolve) => waiting.set(outbox.add(text).key, resolve));
+  return (text) => new Promise((resolve) => waiting.set(outbox.add(text, room).key, resolve));
 }
 
 /** Sends `{ text, key }` and returns the server's answer, or 'no answer' after `timeoutMs`. */

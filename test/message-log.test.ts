@@ -11,12 +11,16 @@ import type { ChildService } from '../lab/cluster/child-process.js';
 import { compareLogIds, isLogId } from '../shared/log-id.js';
 import { createMemoryLog, type MessageLog, type NewMessage } from '../server/chat/message-log.js';
 import { createMetrics } from '../server/metrics.js';
-import { createRedisMessageLog } from '../server/redis/redis-message-log.js';
+import { createRedisMessageLog, logKey } from '../server/redis/redis-message-log.js';
 import { freePort, makeTempDir, startRedis } from './helpers.js';
 
 const logger = pino({ level: 'silent' });
 /** Small, so that trimming is quick to see; Redis trims whole stream nodes of 100 entries. */
 const CAPACITY = 150;
+/** A lone redis-server has no replica to wait for. */
+const alone = (client: RedisClientType) => ({ commands: client, replicated: async () => {} });
+/** The room of the contract's logs. */
+const ROOM = 'general';
 
 function draft(text: string): NewMessage {
   return { name: 'Ada', text, instance: '1', at: Date.now() };
@@ -105,7 +109,7 @@ function describeLogContract(name: string, open: () => Promise<MessageLog>): voi
   });
 }
 
-describeLogContract('in memory (single node)', async () => createMemoryLog(CAPACITY));
+describeLogContract('in memory (single node)', async () => createMemoryLog(ROOM, CAPACITY));
 
 describe('on a real redis-server', () => {
   let dir: string;
@@ -126,13 +130,28 @@ describe('on a real redis-server', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  describeLogContract('a Redis Stream', async () => createRedisMessageLog(client, CAPACITY, logger, createMetrics()));
+  describeLogContract('a Redis Stream', async () => createRedisMessageLog(alone(client), ROOM, CAPACITY, logger, createMetrics()));
+
+  test('each room is a log of its own: its own ids and prev, its own message keys, all under its hash tag', async () => {
+    const general = createRedisMessageLog(alone(client), ROOM, CAPACITY, logger, createMetrics());
+    const other = createRedisMessageLog(alone(client), 'other-room', CAPACITY, logger, createMetrics());
+    await general.append(draft('in general'), 'same-key-in-two-rooms');
+    const first = await other.append(draft('in other-room'), 'same-key-in-two-rooms');
+    assert.equal(first.duplicate, false, 'a key of another room counted as a retry');
+    assert.deepEqual(first.message && { room: first.message.room, prev: first.message.prev }, { room: 'other-room', prev: '0-0' });
+    assert.deepEqual(
+      (await other.latest(10)).map((message) => message.text),
+      ['in other-room'],
+    );
+    // One hash tag per room: a Redis Cluster keeps a room's stream and its keys in one slot.
+    assert.deepEqual((await client.keys('*other-room*')).sort(), ['{room:other-room}:key:same-key-in-two-rooms', '{room:other-room}:log']);
+  });
 
   test('an entry that is not a chat message (written by anything else with access) is skipped', async () => {
-    const log = createRedisMessageLog(client, CAPACITY, logger, createMetrics());
+    const log = createRedisMessageLog(alone(client), ROOM, CAPACITY, logger, createMetrics());
     const before = await log.append(draft('before the junk'), 'junk-before');
-    await client.xAdd('{chat}:log', '*', { message: '{"text":42}' });
-    await client.xAdd('{chat}:log', '*', { message: 'not json' });
+    await client.xAdd(logKey(ROOM), '*', { message: '{"text":42}' });
+    await client.xAdd(logKey(ROOM), '*', { message: 'not json' });
     const afterJunk = await log.append(draft('after the junk'), 'junk-after');
     assert.deepEqual(
       (await log.after(before.id, 10)).map((message) => message.id),
@@ -141,7 +160,7 @@ describe('on a real redis-server', () => {
   });
 
   test('after a restart of Redis with its append-only file, the log is still there', async () => {
-    const log = createRedisMessageLog(client, CAPACITY, logger, createMetrics());
+    const log = createRedisMessageLog(alone(client), ROOM, CAPACITY, logger, createMetrics());
     const kept = await log.append(draft('survives a restart'), 'restart-key');
     const port = Number(new URL(client.options?.url ?? '').port);
     await redis?.stop();
@@ -149,7 +168,7 @@ describe('on a real redis-server', () => {
     const fresh = createClient({ url: `redis://127.0.0.1:${port}` });
     await fresh.connect();
     try {
-      const reopened = createRedisMessageLog(fresh as RedisClientType, CAPACITY, logger, createMetrics());
+      const reopened = createRedisMessageLog(alone(fresh as RedisClientType), ROOM, CAPACITY, logger, createMetrics());
       assert.deepEqual((await reopened.latest(1))[0], kept.message);
       // Its script cache was emptied by the restart: appending still works (NOSCRIPT, then EVAL).
       const next = await reopened.append(draft('after the restart'), 'restart-key-2');

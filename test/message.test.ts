@@ -5,20 +5,25 @@ import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
 // The error texts are part of the protocol: the client shows them to the user as they are.
 const NOT_TEXT = 'message must be text';
-const NOT_A_MESSAGE = 'message must be text, or { text, key }';
+const NOT_A_MESSAGE = 'message must be text, or { text, room, key }';
 const EMPTY = 'message is empty';
 const TOO_LONG = `message is longer than ${MAX_MESSAGE_LENGTH} characters`;
 const BAD_KEY = 'key must be 8-64 letters, digits, - or _';
 
 describe('parseMessage', () => {
   test('accepts a string and trims surrounding whitespace', () => {
-    assert.deepEqual(parseMessage('hello'), { ok: true, text: 'hello', key: undefined });
-    assert.deepEqual(parseMessage('  hello there \n'), { ok: true, text: 'hello there', key: undefined });
+    assert.deepEqual(parseMessage('hello'), { ok: true, text: 'hello', room: 'general', key: undefined });
+    assert.deepEqual(parseMessage('  hello there \n'), { ok: true, text: 'hello there', room: 'general', key: undefined });
   });
 
-  test('accepts { text } and { text, key }', () => {
-    assert.deepEqual(parseMessage({ text: ' hi ' }), { ok: true, text: 'hi', key: undefined });
-    assert.deepEqual(parseMessage({ text: 'hi', key: 'Abc_123-xyz' }), { ok: true, text: 'hi', key: 'Abc_123-xyz' });
+  test('accepts { text } and { text, key }, in the default room unless { room } says otherwise', () => {
+    assert.deepEqual(parseMessage({ text: 'hi', room: ' Ops ' }), { ok: true, text: 'hi', room: 'ops', key: undefined });
+    assert.deepEqual(parseMessage({ text: 'hi', room: 'no such name!' }), {
+      ok: false,
+      error: 'room name must be letters, digits, - or _, starting with a letter or digit',
+    });
+    assert.deepEqual(parseMessage({ text: ' hi ' }), { ok: true, text: 'hi', room: 'general', key: undefined });
+    assert.deepEqual(parseMessage({ text: 'hi', key: 'Abc_123-xyz' }), { ok: true, text: 'hi', room: 'general', key: 'Abc_123-xyz' });
   });
 
   test('refuses anything that is neither a string nor an object', () => {
@@ -53,23 +58,23 @@ describe('parseMessage', () => {
 
   test(`accepts exactly MAX_MESSAGE_LENGTH (${MAX_MESSAGE_LENGTH}) characters and refuses one more`, () => {
     const longest = 'x'.repeat(MAX_MESSAGE_LENGTH);
-    assert.deepEqual(parseMessage(longest), { ok: true, text: longest, key: undefined });
+    assert.deepEqual(parseMessage(longest), { ok: true, text: longest, room: 'general', key: undefined });
     assert.deepEqual(parseMessage(`${longest}y`), { ok: false, error: TOO_LONG });
   });
 
   test('counts characters as code points, the way the page does: 1,000 emoji fit, though they are 2,000 UTF-16 units', () => {
     const emoji = '😀'.repeat(MAX_MESSAGE_LENGTH);
     assert.equal(emoji.length, 2 * MAX_MESSAGE_LENGTH);
-    assert.deepEqual(parseMessage(emoji), { ok: true, text: emoji, key: undefined });
+    assert.deepEqual(parseMessage(emoji), { ok: true, text: emoji, room: 'general', key: undefined });
     assert.deepEqual(parseMessage(`${emoji}😀`), { ok: false, error: TOO_LONG });
   });
 
   test('normalises to the composed form (NFC): "é" typed as e + accent is stored as one character', () => {
-    assert.deepEqual(parseMessage('caf\u0065\u0301'), { ok: true, text: 'caf\u00e9', key: undefined });
+    assert.deepEqual(parseMessage('caf\u0065\u0301'), { ok: true, text: 'caf\u00e9', room: 'general', key: undefined });
   });
 
   test('keeps newlines, refuses every other control character', () => {
-    assert.deepEqual(parseMessage('two\nlines'), { ok: true, text: 'two\nlines', key: undefined });
+    assert.deepEqual(parseMessage('two\nlines'), { ok: true, text: 'two\nlines', room: 'general', key: undefined });
     for (const control of ['\t', '\r', '\u0000', '\u0007', '\u001b[31m', '\u007f', '\u0085', '\u009b']) {
       assert.deepEqual(parseMessage(`a${control}b`), { ok: false, error: 'message must not contain control characters' }, JSON.stringify(control));
     }
@@ -79,7 +84,7 @@ describe('parseMessage', () => {
     for (const broken of ['a\ud800b', '\udc00', 'end \ud83d']) {
       assert.deepEqual(parseMessage(broken), { ok: false, error: 'message is not valid Unicode text' }, JSON.stringify(broken));
     }
-    assert.deepEqual(parseMessage('a \ud83d\ude00'), { ok: true, text: 'a 😀', key: undefined });
+    assert.deepEqual(parseMessage('a \ud83d\ude00'), { ok: true, text: 'a 😀', room: 'general', key: undefined });
   });
 
   test('refuses bidirectional overrides and isolates ("Trojan Source")', () => {
@@ -94,6 +99,6 @@ describe('parseMessage', () => {
     }
     // A family emoji is three emoji joined by zero-width joiners.
     const family = '👨\u200d👩\u200d👧';
-    assert.deepEqual(parseMessage(family), { ok: true, text: family, key: undefined });
+    assert.deepEqual(parseMessage(family), { ok: true, text: family, room: 'general', key: undefined });
   });
 });

@@ -233,7 +233,7 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
 
   test('a Redis restart: each replica logs one line per connection lost and one when back, no stack trace', async () => {
     const logSizes = cluster.replicas.map((replica) => statSync(replica.process.logFile).size);
-    process.kill(cluster.redis.pid, 'SIGKILL');
+    process.kill(cluster.redis!.pid, 'SIGKILL');
     await pollUntil(
       () => Promise.all(cluster.replicas.map(async (replica) => (await getHealth(replica.url)).status)),
       (statuses) => statuses.every((status) => status === 503),

@@ -33,7 +33,7 @@ import {
 } from './helpers.js';
 
 function report(overrides: Partial<ReplicaReport> & { instance: string }): ReplicaReport {
-  return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, ...overrides };
+  return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, rooms: {}, ...overrides };
 }
 
 describe('JoinsAndLeaves', () => {

@@ -77,7 +77,7 @@ export async function startSetup(name: SetupName, basePort: number, replicaEntry
       name,
       url: cluster.url,
       replicaUrls: cluster.replicas.map((replica) => replica.url),
-      pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis.pid },
+      pids: { replicas: cluster.replicas.map((replica) => replica.process.pid), nginx: nginxPid, redis: cluster.redis!.pid },
       redisUrl: cluster.redisUrl,
       stop: cluster.stop,
     };

@@ -14,7 +14,8 @@ import { CONFIG_VARIABLES } from '../../server/config.js';
 import { deriveLocalHaproxyCfg, HAPROXY_CFG_PATH } from './haproxy-conf.js';
 import { deriveLocalNginxConf } from './nginx-conf.js';
 import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH } from './prometheus-conf.js';
-import { HAPROXY, NGINX, PROMETHEUS, REDIS_SERVER, requireProgram, requirePrograms, type SystemProgram } from './system-programs.js';
+import { startRedisCluster, type RunningRedisCluster } from './redis-cluster.js';
+import { HAPROXY, NGINX, PROMETHEUS, REDIS_CLI, REDIS_SERVER, requireProgram, requirePrograms, type SystemProgram } from './system-programs.js';
 import { clusterPorts, NGINX_CONF_PATH, PROJECT_ROOT, replicaNumbers, type ClusterPorts } from './topology.js';
 
 /** The compiled replica: `npm run build` makes it. */
@@ -38,14 +39,16 @@ export interface RunningCluster {
   /** Logs and state: `<stateDir>/<service>.log`. */
   stateDir: string;
   replicas: Replica[];
-  /** The redis-server it started (tests stop and restart it; `stop()` does not know of a new one). */
-  redis: ChildService;
+  /** The redis-server it started (tests stop and restart it; `stop()` does not know of a new one); none with a Redis Cluster. */
+  redis: ChildService | undefined;
+  /** The Redis Cluster it started instead, when asked for one. */
+  redisCluster: RunningRedisCluster | undefined;
   /** Prometheus's address, when the cluster was started with it. */
   prometheusUrl: string | undefined;
   /** Its password: a random one for each cluster. */
   redisPassword: string;
-  /** What the replicas connect to: the password included. */
-  redisUrl: string;
+  /** What the replicas connect to, the password included; none with a Redis Cluster. */
+  redisUrl: string | undefined;
   /** Stops every child, the front first and Redis last. */
   stop(): Promise<void>;
 }
@@ -58,9 +61,9 @@ function defaultStateDir(basePort: number): string {
   return join(PROJECT_ROOT, '.cluster', String(basePort));
 }
 
-/** The programs outside npm a cluster with `front` (and Prometheus, if asked) runs. */
-export function programsFor(front: Front, prometheus = false): SystemProgram[] {
-  return [REDIS_SERVER, front === 'nginx' ? NGINX : HAPROXY, ...(prometheus ? [PROMETHEUS] : [])];
+/** The programs outside npm a cluster with `front` (and Prometheus, and a Redis Cluster, if asked) runs. */
+export function programsFor(front: Front, prometheus = false, redisCluster = false): SystemProgram[] {
+  return [REDIS_SERVER, ...(redisCluster ? [REDIS_CLI] : []), front === 'nginx' ? NGINX : HAPROXY, ...(prometheus ? [PROMETHEUS] : [])];
 }
 
 /** Starts Redis, the replicas and the front, each once the one before answers. */
@@ -77,35 +80,48 @@ export async function startCluster(options: {
   prometheus?: boolean;
   /** The replicas' program, if not this checkout's (the benchmark's baseline: lab/bench/baseline.ts). */
   replicaEntry?: string;
+  /** A Redis Cluster (three primaries, a replica each) instead of one Redis; the replicas use the sharded adapter. */
+  redisCluster?: boolean;
 }): Promise<RunningCluster> {
   const ports = clusterPorts(options.basePort);
   const stateDir = options.stateDir ?? defaultStateDir(options.basePort);
   const numbers = replicaNumbers();
   const front = options.front ?? 'nginx';
-  requirePrograms(programsFor(front, options.prometheus));
+  requirePrograms(programsFor(front, options.prometheus, options.redisCluster));
   const entry = options.replicaEntry ?? REPLICA_ENTRY;
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
-  await requireFreePorts([ports.front, ports.redis, ...numbers.map(ports.replica), ...(options.prometheus ? [ports.prometheus] : [])]);
+  const redisPorts = options.redisCluster ? ports.redisCluster : [ports.redis];
+  await requireFreePorts([ports.front, ...redisPorts, ...numbers.map(ports.replica), ...(options.prometheus ? [ports.prometheus] : [])]);
 
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });
   const started: ChildService[] = [];
+  let redisCluster: RunningRedisCluster | undefined;
   const stopAll = async () => {
     for (const service of started.reverse()) await service.stop();
+    await redisCluster?.stop();
   };
 
   try {
     // Anything that can reach Redis can publish into the adapter's channels, and its packets are
     // unsigned: every replica would deliver them. So Redis asks for a password, a new one each time.
     const redisPassword = randomBytes(18).toString('base64url');
-    const redis = await startRedis({ port: ports.redis, dir: stateDir, password: redisPassword });
-    started.push(redis);
-    const redisUrl = redisUrlFor(ports.redis, redisPassword);
+    let redis: ChildService | undefined;
+    let redisUrl: string | undefined;
+    let replicaEnv = options.replicaEnv;
+    if (options.redisCluster) {
+      redisCluster = await startRedisCluster({ ports: ports.redisCluster, dir: stateDir, password: redisPassword });
+      replicaEnv = { ...replicaEnv, REDIS_CLUSTER_NODES: redisCluster.urls.join(','), REDIS_ADAPTER: 'sharded' };
+    } else {
+      redis = await startRedis({ port: ports.redis, dir: stateDir, password: redisPassword });
+      started.push(redis);
+      redisUrl = redisUrlFor(ports.redis, redisPassword);
+    }
 
     // All replicas start at once; each is in `started` before anything can fail, so none leaks.
     const replicas = numbers.map((number): Replica => {
       const port = ports.replica(number);
-      const child = spawnReplica({ number, port, redisUrl, dir: stateDir, env: options.replicaEnv, entry });
+      const child = spawnReplica({ number, port, redisUrl, dir: stateDir, env: replicaEnv, entry });
       started.push(child);
       return { number, port, url: `http://127.0.0.1:${port}`, process: child };
     });
@@ -120,7 +136,7 @@ export async function startCluster(options: {
     if (options.prometheus) started.push(await startPrometheus({ ports, dir: stateDir }));
     const prometheusUrl = options.prometheus ? `http://127.0.0.1:${ports.prometheus}` : undefined;
 
-    return { url: `http://127.0.0.1:${ports.front}`, ports, stateDir, replicas, redis, redisPassword, redisUrl, prometheusUrl, stop: stopAll };
+    return { url: `http://127.0.0.1:${ports.front}`, ports, stateDir, replicas, redis, redisCluster, redisPassword, redisUrl, prometheusUrl, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
@@ -137,11 +153,12 @@ export function redisUrlFor(port: number, password?: string): string {
  * Started again on the same `dir`, it reloads the message log it had. With `password`, it refuses
  * clients that do not give it.
  */
-export async function startRedis(options: { port: number; dir: string; name?: string; password?: string }): Promise<ChildService> {
+export async function startRedis(options: { port: number; dir: string; name?: string; password?: string; args?: string[] }): Promise<ChildService> {
   const name = options.name ?? 'redis';
   // The password goes in a file only this user can read, not on the command line, where `ps` shows it.
+  // A replica of a Redis Cluster gives it to its primary too (masterauth).
   const configFile = join(options.dir, `${name}.conf`);
-  writeFileSync(configFile, options.password ? `requirepass ${options.password}\n` : '', { mode: 0o600 });
+  writeFileSync(configFile, options.password ? `requirepass ${options.password}\nmasterauth ${options.password}\n` : '', { mode: 0o600 });
   const service = startService(
     name,
     requireProgram(REDIS_SERVER),
@@ -165,6 +182,7 @@ export async function startRedis(options: { port: number; dir: string; name?: st
       'no',
       '--logfile',
       '',
+      ...(options.args ?? []),
     ],
     { logFile: join(options.dir, `${name}.log`) },
   );

@@ -14,6 +14,11 @@ export interface SystemProgram {
 }
 
 export const REDIS_SERVER: SystemProgram = { command: 'redis-server', debianPackage: 'redis-server', usedFor: 'the local cluster and the tests' };
+export const REDIS_CLI: SystemProgram = {
+  command: 'redis-cli',
+  debianPackage: 'redis-tools',
+  usedFor: 'creating the local Redis Cluster (CLUSTER_REDIS=cluster) and its tests',
+};
 export const NGINX: SystemProgram = { command: 'nginx', debianPackage: 'nginx', usedFor: 'the local cluster and the tests' };
 export const HAPROXY: SystemProgram = { command: 'haproxy', debianPackage: 'haproxy', usedFor: 'the HAProxy front and its tests' };
 export const PROMETHEUS: SystemProgram = { command: 'prometheus', debianPackage: 'prometheus', usedFor: 'the metrics tests and CLUSTER_PROMETHEUS=1' };

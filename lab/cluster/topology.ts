@@ -25,12 +25,14 @@ export function replicaNumbers(nginxConf: string = readFileSync(NGINX_CONF_PATH,
 
 /**
  * Local ports: the front (nginx, or HAProxy) on the base port and replica N on base+N (as compose
- * publishes them), Redis on base+9, Prometheus (when asked for) on base+10.
+ * publishes them), Redis on base+9, Prometheus (when asked for) on base+10, the six nodes of a
+ * Redis Cluster (when asked for, instead of Redis) on base+11 to base+16.
  */
 export interface ClusterPorts {
   front: number;
   redis: number;
   prometheus: number;
+  redisCluster: number[];
   replica(number: number): number;
 }
 
@@ -42,6 +44,7 @@ export function clusterPorts(basePort: number): ClusterPorts {
     front: basePort,
     redis: basePort + 9,
     prometheus: basePort + 10,
+    redisCluster: [11, 12, 13, 14, 15, 16].map((offset) => basePort + offset),
     replica: (number) => {
       if (number < 1 || number > MAX_REPLICA_NUMBER) {
         throw new Error(`replica ${number}: local ports have room for replicas 1-${MAX_REPLICA_NUMBER}`);
@@ -51,12 +54,15 @@ export function clusterPorts(basePort: number): ClusterPorts {
   };
 }
 
-/** Reads CLUSTER_PORT (default 8080), leaving room for the ten ports above it. */
+/** Ports above the base port that a cluster may use. */
+const PORTS_ABOVE_BASE = 16;
+
+/** Reads CLUSTER_PORT (default 8080), leaving room for the ports above it. */
 export function parseClusterPort(value: string | undefined): number {
   if (value === undefined || value === '') return 8080;
   const port = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!(port >= 1024 && port <= 65535 - 10)) {
-    throw new Error(`CLUSTER_PORT must be a whole number from 1024 to ${65535 - 10} (got ${JSON.stringify(value)})`);
+  if (!(port >= 1024 && port <= 65535 - PORTS_ABOVE_BASE)) {
+    throw new Error(`CLUSTER_PORT must be a whole number from 1024 to ${65535 - PORTS_ABOVE_BASE} (got ${JSON.stringify(value)})`);
   }
   return port;
 }

@@ -41,7 +41,7 @@ export class SoakClient {
       this.#catchUp.connected();
     });
     socket.on('disconnect', () => this.#catchUp.disconnected());
-    socket.on('position', (newestId) => this.#catchUp.position(newestId));
+    socket.on('position', ({ id }) => this.#catchUp.position(id)); // the soak chats in the default room only
     socket.on('chat message', (message) => {
       ledger.delivered(number, message, 'live');
       this.#catchUp.live(message);

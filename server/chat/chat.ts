@@ -1,50 +1,58 @@
 /**
- * The chat's handlers: check each handshake, greet each connection with its replica and its name,
- * pass messages and catch-up requests to the delivery (server/chat/delivery.ts), and pass on who is typing.
+ * The chat's handlers: check each handshake, put each connection in its rooms and greet it with its
+ * replica, its name and its rooms, pass messages and catch-up requests to the delivery
+ * (server/chat/delivery.ts), and pass on who is typing in which room.
  */
 import type { Server, Socket } from 'socket.io';
-import type { CatchUpResult, ClientToServerEvents, SendResult, ServerToClientEvents } from '../../shared/events.js';
-import type { Delivery } from './delivery.js';
+import { DEFAULT_ROOM, type CatchUpResult, type ClientToServerEvents, type SendResult, type ServerToClientEvents } from '../../shared/events.js';
+import { checkRoomName } from '../../shared/text.js';
+import type { Delivery, Sender } from './delivery.js';
 import { parseHandshake, type Handshake } from './handshake.js';
+import { isIn, socketRoom, type Rooms } from './rooms.js';
 import type { ChatMetrics } from '../metrics.js';
 
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
-type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 
-export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery; metrics: ChatMetrics }): void {
-  const { instance, delivery, metrics } = options;
+export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery; rooms: Rooms; metrics: ChatMetrics }): void {
+  const { instance, delivery, rooms, metrics } = options;
 
-  io.use((socket, next) => {
+  io.use(async (socket, next) => {
     const parsed = parseHandshake(socket.handshake.auth);
     if (!parsed.ok) {
       metrics.connectionRefused('handshake');
       // The client's connect_error: the message says what is wrong, `data` which field.
       return next(Object.assign(new Error(parsed.error), { data: parsed.refusal }));
     }
-    socket.data = parsed.handshake;
+    // Decided before the connection exists, so that it is in its rooms before its first event.
+    socket.data = { ...parsed.handshake, rooms: await rooms.existing(parsed.handshake.rooms) };
     next();
   });
 
   io.on('connection', (socket: ChatSocket) => {
     const { name } = socket.data;
-    // The client answers with a `catch up`: it is already receiving live messages by then, so
-    // nothing falls between what it is sent and what it reads.
-    socket.emit('welcome', { instance, name });
+    const sender: Sender = { name, socketId: socket.id, isIn: (room) => isIn(socket, room) };
+    void socket.join(socket.data.rooms.map(socketRoom));
+    // The client answers with a `catch up` per room: it is already receiving live messages by
+    // then, so nothing falls between what it is sent and what it reads.
+    socket.emit('welcome', { instance, name, rooms: socket.data.rooms });
 
     // Arguments come off the wire, so they are `unknown` here whatever the event types say; a
     // client that sends no acknowledgement callback simply gets no answer.
     socket.on('chat message', async (payload: unknown, ack: unknown) => {
-      const result = await delivery.accept({ name, socketId: socket.id }, payload);
+      const result = await delivery.accept(sender, payload);
       if (typeof ack === 'function') (ack as (result: SendResult) => void)(result);
     });
-    socket.on('catch up', async (afterId: unknown, ack: unknown) => {
+    socket.on('catch up', async (request: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
-      (ack as (result: CatchUpResult) => void)(await delivery.catchUp(afterId));
+      (ack as (result: CatchUpResult) => void)(await delivery.catchUp(sender, request));
     });
 
-    // To everyone but this tab, cluster-wide. Not logged: it matters only for the next seconds.
-    socket.on('typing', () => {
-      socket.broadcast.emit('typing', { name, instance });
+    // To everyone in the room but this tab, cluster-wide. Not logged: it matters only for the next
+    // seconds. From a room this tab is not in (or no room name at all), nothing.
+    socket.on('typing', (input: unknown) => {
+      const checked = input === undefined ? { ok: true as const, text: DEFAULT_ROOM } : checkRoomName(input);
+      if (checked.ok && isIn(socket, checked.text)) socket.to(socketRoom(checked.text)).emit('typing', { name, instance, room: checked.text });
     });
   });
 }

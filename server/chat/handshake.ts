@@ -1,11 +1,13 @@
 import { randomInt } from 'node:crypto';
 import { z } from 'zod';
-import type { HandshakeRefusal } from '../../shared/events.js';
-import { checkName } from '../../shared/text.js';
+import { MAX_JOINED_ROOMS, type HandshakeRefusal } from '../../shared/events.js';
+import { checkName, checkRoomName } from '../../shared/text.js';
 
 /** What a connection asked for in its handshake `auth` (shared/events.ts: HandshakeAuth). */
 export interface Handshake {
   name: string;
+  /** The rooms asked for, as room names (shared/text.ts); the server then keeps those that exist. */
+  rooms: string[];
 }
 
 const handshakeSchema = z.object(
@@ -18,6 +20,12 @@ const handshakeSchema = z.object(
         context.addIssue({ code: 'custom', message: checked.error });
         return z.NEVER;
       })
+      .optional(),
+    // A name that is not a room name is no room: skipped, as a room that does not exist is.
+    rooms: z
+      .array(z.unknown(), { error: 'rooms must be a list of room names' })
+      .max(MAX_JOINED_ROOMS, `rooms: at most ${MAX_JOINED_ROOMS}`)
+      .transform((names) => names.map(checkRoomName).flatMap((checked) => (checked.ok ? [checked.text] : [])))
       .optional(),
   },
   { error: 'auth must be an object' },
@@ -32,10 +40,10 @@ export function parseHandshake(auth: unknown): { ok: true; handshake: Handshake 
   const result = handshakeSchema.safeParse(auth);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const field = issue.path[0] === 'name' ? 'name' : 'auth';
+    const field = issue.path[0] === 'name' || issue.path[0] === 'rooms' ? issue.path[0] : 'auth';
     return { ok: false, error: issue.message, refusal: { field } };
   }
-  return { ok: true, handshake: { name: result.data.name ?? guestName() } };
+  return { ok: true, handshake: { name: result.data.name ?? guestName(), rooms: result.data.rooms ?? [] } };
 }
 
 /** "Guest 4k7q": 36^4 (1.7 million) possibilities, so that two guests rarely share a name. */

@@ -17,8 +17,8 @@ export const CATCH_UP_PAGE = 500;
 /** How long a message key is remembered, so that a retry within it is recognised. */
 export const MESSAGE_KEY_TTL_SECONDS = 15 * 60;
 
-/** A message as a replica accepted it, before the log gives it its place. */
-export type NewMessage = Omit<ChatMessage, 'id' | 'prev'>;
+/** A message as a replica accepted it, before its room's log gives it its place. */
+export type NewMessage = Omit<ChatMessage, 'id' | 'prev' | 'room'>;
 
 /**
  * What `append` did. A duplicate (its key was appended already) logged nothing new, and carries the
@@ -26,6 +26,7 @@ export type NewMessage = Omit<ChatMessage, 'id' | 'prev'>;
  */
 export type Appended = { duplicate: false; id: string; message: ChatMessage } | { duplicate: true; id: string; message: ChatMessage | undefined };
 
+/** One room's log. */
 export interface MessageLog {
   /**
    * Appends `message`, unless a message with the same `key` was appended within
@@ -41,8 +42,24 @@ export interface MessageLog {
   newestId(): Promise<string>;
 }
 
-/** The log of a single node: the same contract, in this process's memory, `capacity` entries. */
-export function createMemoryLog(capacity: number): MessageLog {
+/** Each room's log, by room name (shared/text.ts: checkRoomName). */
+export type RoomLogs = (room: string) => MessageLog;
+
+/** `create`'s log of each room, made when first asked for. */
+export function roomLogs(create: (room: string) => MessageLog): RoomLogs {
+  const logs = new Map<string, MessageLog>();
+  return (room) => {
+    let log = logs.get(room);
+    if (!log) {
+      log = create(room);
+      logs.set(room, log);
+    }
+    return log;
+  };
+}
+
+/** A room's log on a single node: the same contract, in this process's memory, `capacity` entries. */
+export function createMemoryLog(room: string, capacity: number): MessageLog {
   const entries: ChatMessage[] = [];
   const idsByKey = new Map<string, { id: string; expires: number }>();
   let lastTime = 0;
@@ -70,7 +87,7 @@ export function createMemoryLog(capacity: number): MessageLog {
       const known = idsByKey.get(key);
       if (known) return { duplicate: true, id: known.id, message: entries.find((entry) => entry.id === known.id) };
 
-      const logged = { id: nextId(), prev: entries.at(-1)?.id ?? '0-0', ...message };
+      const logged = { room, id: nextId(), prev: entries.at(-1)?.id ?? '0-0', ...message };
       entries.push(logged);
       if (entries.length > capacity) entries.shift();
       idsByKey.set(key, { id: logged.id, expires: now + MESSAGE_KEY_TTL_SECONDS * 1000 });

@@ -1,5 +1,5 @@
 /**
- * Who is online, and which replicas are alive, cluster-wide.
+ * Who is online, who is in each room, and which replicas are alive, cluster-wide.
  *
  * A per-process counter ("N users online") is wrong as soon as there are two processes. Instead,
  * every second each replica publishes a report of itself (its number, uptime, connection count and
@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { ClusterStatus, Presence } from '../../shared/events.js';
 import type { ChatServer } from './chat.js';
 import type { ChatMetrics } from '../metrics.js';
+import { chatRoomsAmong, socketRoom } from './rooms.js';
 
 /** How often each replica reports itself and reads the others. */
 const PRESENCE_INTERVAL_MS = 1000;
@@ -50,6 +51,8 @@ export interface ReplicaReport {
   connections: number;
   /** The names connected to this replica, each with its number of connections (tabs). */
   people: Record<string, number>;
+  /** For each room with a member on this replica, the names in it here. */
+  rooms: Record<string, string[]>;
 }
 
 export interface PresenceStore {
@@ -94,10 +97,11 @@ export function clusterStatusOf(reports: readonly ReplicaReport[]): ClusterStatu
   };
 }
 
-export function presenceOf(reports: readonly ReplicaReport[]): Presence {
+/** Everyone online (`room` undefined), or everyone in `room`. */
+export function presenceOf(reports: readonly ReplicaReport[], room?: string): Presence {
   const instancesByName = new Map<string, string[]>();
   for (const report of newestPerInstance(reports).sort(byInstanceNumber)) {
-    for (const name of Object.keys(report.people)) {
+    for (const name of room === undefined ? Object.keys(report.people) : (report.rooms[room] ?? [])) {
       instancesByName.set(name, [...(instancesByName.get(name) ?? []), report.instance]);
     }
   }
@@ -158,6 +162,8 @@ export function startPresence(options: {
   const joinsAndLeaves = new JoinsAndLeaves();
   let cluster: ClusterStatus | undefined;
   let presence: Presence | undefined;
+  /** The last `here` sent to this replica's members of each room. */
+  const here = new Map<string, Presence>();
   let busy = false;
   let soon: NodeJS.Timeout | undefined;
   let lastTickAt = 0;
@@ -166,8 +172,15 @@ export function startPresence(options: {
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
-    for (const socket of io.of('/').sockets.values()) people[socket.data.name] = (people[socket.data.name] ?? 0) + 1;
-    return { id, instance, since, ...(url ? { url } : {}), connections: io.of('/').sockets.size, people };
+    const rooms: Record<string, string[]> = {};
+    for (const socket of io.of('/').sockets.values()) {
+      people[socket.data.name] = (people[socket.data.name] ?? 0) + 1;
+      for (const room of chatRoomsAmong(socket.rooms)) {
+        const names = rooms[room] ?? [];
+        if (!names.includes(socket.data.name)) rooms[room] = [...names, socket.data.name];
+      }
+    }
+    return { id, instance, since, ...(url ? { url } : {}), connections: io.of('/').sockets.size, people, rooms };
   }
 
   async function tick(): Promise<void> {
@@ -194,6 +207,14 @@ export function startPresence(options: {
           presence = nextPresence;
           io.local.emit('presence', presence);
           lastSentAt = performance.now();
+        }
+        const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys());
+        for (const room of here.keys()) if (!localRooms.includes(room)) here.delete(room);
+        for (const room of localRooms) {
+          const nextHere = presenceOf(reports, room);
+          if (JSON.stringify(nextHere) === JSON.stringify(here.get(room))) continue;
+          here.set(room, nextHere);
+          io.local.to(socketRoom(room)).emit('here', { room, ...nextHere });
         }
       }
 
@@ -228,6 +249,17 @@ export function startPresence(options: {
     tickSoon();
     socket.on('disconnect', tickSoon);
   });
+  // Whoever enters a room hears at once who was there (the update that adds them follows).
+  io.of('/').adapter.on('join-room', (socketRoomName: string, socketId: string) => {
+    const [room] = chatRoomsAmong([socketRoomName]);
+    const known = room === undefined ? undefined : here.get(room);
+    if (known)
+      io.of('/')
+        .sockets.get(socketId)
+        ?.emit('here', { room: room!, ...known });
+    tickSoon();
+  });
+  io.of('/').adapter.on('leave-room', tickSoon);
   const timer = setInterval(() => void tick(), PRESENCE_INTERVAL_MS);
   signal.addEventListener('abort', () => {
     clearInterval(timer);

@@ -16,11 +16,12 @@
  */
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
-import { createClient, ErrorReply, type RedisClientType } from 'redis';
+import { createClient, createCluster, ErrorReply, type RedisClientType, type RedisClusterType } from 'redis';
 import type { RedisAdapterKind } from '../config.js';
 import type { ChatMetrics, RedisOperation } from '../metrics.js';
 import { reportOutages } from './redis-outages.js';
-import { answeredInTime } from './redis-timeout.js';
+import { withTimeout } from '../../shared/with-timeout.js';
+import { answeredInTime, REDIS_COMMAND_TIMEOUT_MS } from './redis-timeout.js';
 
 /**
  * Commands written and not yet answered, at most. While Redis is connected but frozen, further
@@ -28,9 +29,22 @@ import { answeredInTime } from './redis-timeout.js';
  */
 const MAX_PENDING_COMMANDS = 10_000;
 
-interface RedisConnection {
+/** Read by the health check: which node answers depends on its slot, so a Redis Cluster is asked too. */
+const HEALTH_KEY = '{chat}:rooms';
+
+/** Redis confirmed a write, but fewer replicas than asked for have it: the write could still be lost. */
+export class NotReplicatedError extends Error {
+  override name = 'NotReplicatedError';
+}
+
+export interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */
   commands: RedisClientType;
+  /**
+   * Resolves once `replication.replicas` replicas have every write made so far on the connection
+   * of `key`'s node (WAIT); rejects with NotReplicatedError if they do not within its timeout.
+   */
+  replicated(key: string): Promise<void>;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */
   adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
   /** Whether Redis answers a PING in time and the subscriber is subscribed. */
@@ -39,20 +53,55 @@ interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** One Redis (its URL), or a Redis Cluster (some of its nodes' URLs). */
+export type RedisTarget = { url: string } | { clusterNodes: string[] };
+
+const CLIENT_OPTIONS = {
+  // node-redis would otherwise queue commands while disconnected and run them on reconnect,
+  // however late. A chat message must be stored now or refused now, so fail at once instead.
+  disableOfflineQueue: true,
+  commandsQueueMaxLength: MAX_PENDING_COMMANDS,
+};
+
+/**
+ * A client of one Redis, or of a Redis Cluster. The cluster client has the same command methods,
+ * each sent to the node that holds its key's slot (every key of one command, script or MULTI shares
+ * a hash tag: server/redis/redis-message-log.ts), so the log, presence and rooms are written once, against
+ * the single client's type. Its password, if any, is the first node URL's.
+ */
+function createCommandClient(target: RedisTarget): RedisClientType {
+  if ('url' in target) return createClient({ url: target.url, ...CLIENT_OPTIONS });
+  const password = new URL(target.clusterNodes[0]!).password;
+  const cluster = createCluster({
+    rootNodes: target.clusterNodes.map((url) => ({ url })),
+    defaults: { ...CLIENT_OPTIONS, ...(password ? { password: decodeURIComponent(password) } : {}) },
+  });
+  return cluster as unknown as RedisClientType;
+}
+
 /**
  * Connects the two Redis clients the adapter needs and resolves once both are ready, so the
  * replica never accepts a client it could not broadcast for. While Redis is unreachable, node-redis
  * keeps retrying (and this promise keeps waiting); the first failure is logged (server/redis/redis-outages.ts).
  */
-export async function connectRedis(url: string, adapterKind: RedisAdapterKind, logger: Logger, metrics: ChatMetrics): Promise<RedisConnection> {
-  // [1] The publisher, which also runs every other command (the message log, presence).
-  const commands: RedisClientType = createClient({
-    url,
-    // node-redis would otherwise queue commands while disconnected and run them on reconnect,
-    // however late. A chat message must be stored now or refused now, so fail at once instead.
-    disableOfflineQueue: true,
-    commandsQueueMaxLength: MAX_PENDING_COMMANDS,
-  });
+export async function connectRedis(
+  target: RedisTarget,
+  options: { adapter: RedisAdapterKind; replication: { replicas: number; timeoutMs: number } },
+  logger: Logger,
+  metrics: ChatMetrics,
+): Promise<RedisConnection> {
+  const adapterKind = options.adapter;
+  const { replicas, timeoutMs } = options.replication;
+  // [1] The publisher, which also runs every other command (the message log, presence, WAIT).
+  const commands = createCommandClient(target);
+  // WAIT is about the writes of one connection. The Redis Cluster client would send it to every
+  // primary and answer the smallest count (its policy for WAIT), so it is sent on the connection
+  // to the primary of `key`'s slot, the one the append went through.
+  const cluster = 'clusterNodes' in target ? (commands as unknown as RedisClusterType) : undefined;
+  const wait = async (key: string): Promise<unknown> => {
+    const args = ['WAIT', String(replicas), String(timeoutMs)];
+    return (cluster ? await cluster.getNodeClientForKey(key) : commands).sendCommand(args);
+  };
   // [2] A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
@@ -62,18 +111,26 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
   reportOutages(commands, 'commands', logger, metrics);
   reportOutages(subscriber, 'subscriber', logger, metrics);
 
-  logger.info('connecting to Redis at %s', redactPassword(url));
+  logger.info('connecting to Redis at %s', ('url' in target ? [target.url] : target.clusterNodes).map(redactPassword).join(', '));
   // [3]
   await connectOrRefuseCredentials([commands, subscriber]);
 
   return {
     commands,
+    replicated: async (key) => {
+      if (replicas === 0) return;
+      // Redis answers WAIT itself after timeoutMs; the margin is for the round trip.
+      const acknowledged = Number(await withTimeout(wait(key), timeoutMs + REDIS_COMMAND_TIMEOUT_MS, 'Redis to answer WAIT'));
+      if (acknowledged < replicas) throw new NotReplicatedError(`only ${acknowledged} of ${replicas} Redis replicas confirmed it within ${timeoutMs} ms`);
+    },
     // [4] server/server.ts passes it to `new Server(…, { adapter })`.
     adapter: createRedisAdapter(adapterKind, commands, subscriber, logger, metrics),
     isHealthy: async () => {
       if (!subscriber.isReady) return false;
       try {
-        return (await metrics.redis('ping', answeredInTime(commands.ping()))) === 'PONG';
+        // A read rather than PING, which a Redis Cluster client cannot route: it names no key.
+        await metrics.redis('ping', answeredInTime(commands.exists(HEALTH_KEY)));
+        return true;
       } catch {
         return false;
       }
@@ -85,10 +142,17 @@ export async function connectRedis(url: string, adapterKind: RedisAdapterKind, l
 }
 
 /**
- * The classic adapter publishes every broadcast with PUBLISH, which a Redis Cluster copies to every
- * node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE) sends each channel to one shard only: the
- * same on a single Redis, and the one to pick for a Redis Cluster. docs/performance.md
- * compares the two on one Redis.
+ * The classic adapter publishes every broadcast on one channel per namespace with PUBLISH: every
+ * replica receives every room's messages and drops those for rooms it has no member of, and a
+ * Redis Cluster copies each one to every node. The sharded one (Redis 7's SPUBLISH/SSUBSCRIBE)
+ * sends each channel to one shard only, and in its `dynamic` subscription mode (its default,
+ * chosen here on purpose) a broadcast to one room goes to that room's own channel, which only the
+ * replicas with a member subscribe to: rooms spread over the shards, and a replica hears only its
+ * rooms. `static` would keep one channel for everything (one shard does all the work);
+ * `dynamic-private` adds a channel per socket, a subscription per connection, for remote
+ * `socket.emit`, which this chat does not use. (The adapter takes a room name of exactly 20
+ * characters for a socket id and publishes it on the shared channel: still delivered, just not
+ * sharded.) docs/performance.md compares the two on one Redis.
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
   const publishes = { operation: 'publish', metrics } as const;
@@ -96,6 +160,7 @@ function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, 
     return createShardedAdapter(
       withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes),
       withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
+      { subscriptionMode: 'dynamic' },
     );
   }
   return createAdapter(

@@ -1,23 +1,28 @@
 /**
- * The message log in Redis: a capped Redis Stream shared by every replica. XADD gives each message
+ * A room's message log in Redis: a capped Redis Stream shared by every replica. XADD gives each message
  * its id (`<ms>-<seq>`, increasing cluster-wide), the entry records the id before it, XRANGE reads
  * "the oldest N after X" and XREVRANGE "the newest N".
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpectedlyError, type RedisClientType } from 'redis';
+import { ClientClosedError, ClientOfflineError, ErrorReply, SocketClosedUnexpectedlyError } from 'redis';
 import { z } from 'zod';
 import type { ChatMessage } from '../../shared/events.js';
 import { isLogId } from '../../shared/log-id.js';
+import { TimeoutError } from '../../shared/with-timeout.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from '../chat/message-log.js';
 import type { ChatMetrics } from '../metrics.js';
-import { TimeoutError } from '../../shared/with-timeout.js';
+import { NotReplicatedError, type RedisConnection } from './redis-adapter.js';
 import { answeredInTime } from './redis-timeout.js';
 import { parseStoredJson } from './stored-json.js';
 
-// The {chat} hash tag puts every key in one Redis Cluster slot, which a script touching two keys needs.
-const LOG_KEY = '{chat}:log';
-const messageKey = (key: string) => `{chat}:key:${key}`;
+/**
+ * A room's keys share a hash tag, `{room:<name>}`, so a Redis Cluster keeps them in one slot, which
+ * a script touching two keys needs; rooms spread over the slots, and so over the shards.
+ */
+const hashTag = (room: string) => `{room:${room}}`;
+export const logKey = (room: string) => `${hashTag(room)}:log`;
+const messageKey = (room: string, key: string) => `${hashTag(room)}:key:${key}`;
 
 /**
  * Append-unless-seen as one atomic step, so two retries of one message racing on two replicas
@@ -44,7 +49,19 @@ const APPEND_SCRIPT_SHA1 = createHash('sha1').update(APPEND_SCRIPT).digest('hex'
 /** The stored JSON, checked on the way out: anything that can write to Redis can write here. */
 const storedMessageSchema = z.object({ name: z.string(), text: z.string(), instance: z.string(), at: z.number() });
 
-export function createRedisMessageLog(client: RedisClientType, capacity: number, logger: Logger, metrics: ChatMetrics): MessageLog {
+/**
+ * `redis.replicated` runs after each append: with a Redis Cluster, a message is acknowledged only
+ * once a replica of its shard has it too (WAIT), so that the primary's death cannot lose it.
+ */
+export function createRedisMessageLog(
+  redis: Pick<RedisConnection, 'commands' | 'replicated'>,
+  room: string,
+  capacity: number,
+  logger: Logger,
+  metrics: ChatMetrics,
+): MessageLog {
+  const client = redis.commands;
+  const streamKey = logKey(room);
   // EVALSHA sends only the script's hash. Until Redis has seen the script (and again after a
   // restart empties its script cache) it answers NOSCRIPT; EVAL then sends the script and caches it.
   async function runAppendScript(keys: string[], args: string[]): Promise<unknown> {
@@ -59,8 +76,8 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
 
   function parse(id: string, prev: string, json: string): ChatMessage | undefined {
     const stored = isLogId(prev) ? parseStoredJson(storedMessageSchema, json) : undefined;
-    if (stored) return { id, prev, ...stored };
-    logger.warn({ id }, 'skipped a malformed entry in the message log');
+    if (stored) return { room, id, prev, ...stored };
+    logger.warn({ room, id }, 'skipped a malformed entry in the message log');
     return undefined;
   }
 
@@ -73,18 +90,22 @@ export function createRedisMessageLog(client: RedisClientType, capacity: number,
   return {
     append: async (message: NewMessage, key: string): Promise<Appended> => {
       const json = JSON.stringify(message);
-      const appending = runAppendScript([LOG_KEY, messageKey(key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
-      const reply = await metrics.redis('append', appending).catch((err: Error) => {
+      const appending = runAppendScript([streamKey, messageKey(room, key)], [String(capacity), json, String(MESSAGE_KEY_TTL_SECONDS)]);
+      const replicated = appending.then(async (reply) => {
+        await redis.replicated(streamKey);
+        return reply;
+      });
+      const reply = await metrics.redis('append', replicated).catch((err: Error) => {
         throw new Error(describeAppendFailure(err), { cause: err });
       });
       const [id, prev, storedJson, duplicate] = reply as [string, string, string | null, number];
-      if (!duplicate) return { duplicate: false, id, message: { id, prev, ...message } };
+      if (!duplicate) return { duplicate: false, id, message: { room, id, prev, ...message } };
       return { duplicate: true, id, message: storedJson === null ? undefined : parse(id, prev, storedJson) };
     },
-    latest: async (limit) => parseEntries(await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: limit }))).reverse(),
+    latest: async (limit) => parseEntries(await read(client.xRevRange(streamKey, '+', '-', { COUNT: limit }))).reverse(),
     // `(` makes the start exclusive (Redis 6.2+).
-    after: async (id, limit) => parseEntries(await read(client.xRange(LOG_KEY, `(${id}`, '+', { COUNT: limit }))),
-    newestId: async () => (await read(client.xRevRange(LOG_KEY, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
+    after: async (id, limit) => parseEntries(await read(client.xRange(streamKey, `(${id}`, '+', { COUNT: limit }))),
+    newestId: async () => (await read(client.xRevRange(streamKey, '+', '-', { COUNT: 1 })))?.[0]?.id ?? '0-0',
   };
 }
 
@@ -95,8 +116,9 @@ function describeAppendFailure(err: Error): string {
   if (err instanceof ClientOfflineError || err instanceof ClientClosedError || err.message === 'The queue is full') {
     return 'the message log (Redis) is unavailable: not sent, try again';
   }
-  // Sent, but no answer: Redis may have stored it. Sending again with the same key is safe.
-  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError) {
+  // Sent, but no answer, or no replica has it yet: Redis may have stored it. Sending again with
+  // the same key is safe.
+  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
   return `the message log (Redis) refused it: ${err.message}`;

@@ -24,7 +24,7 @@ export function reportOutages(client: RedisClientType, connection: RedisConnecti
   /** When the current outage began, once it has been reported. */
   let downSince: number | undefined;
 
-  client.on('error', (err: Error) => {
+  const lost = (err: Error) => {
     // Redis answered, with an error (a wrong password after a restart, say): its message is the
     // reason, and its stack trace would only show node-redis's parser.
     const expected = isConnectionFailure(err) || err instanceof ErrorReply;
@@ -40,15 +40,22 @@ export function reportOutages(client: RedisClientType, connection: RedisConnecti
     metrics.redisConnection(connection, false);
     const level = err instanceof ErrorReply ? 'error' : 'warn';
     logger[level]({ connection, reason: err.message }, everReady ? 'redis: connection lost, reconnecting' : 'redis: cannot connect yet, retrying');
-  });
+  };
 
   // node-redis is ready again once reconnected (and, for the subscriber, subscribed again).
-  client.on('ready', () => {
+  const ready = () => {
     metrics.redisConnection(connection, true);
     if (downSince !== undefined) {
       logger.info({ connection, downSeconds: Number(((performance.now() - downSince) / 1000).toFixed(1)) }, 'redis: connection restored');
     }
     everReady = true;
     downSince = undefined;
-  });
+  };
+
+  client.on('error', lost);
+  client.on('ready', ready);
+  // A Redis Cluster client reports each of its node connections apart: one node lost is the outage.
+  const cluster = client as unknown as NodeJS.EventEmitter;
+  cluster.on('node-error', lost);
+  cluster.on('node-ready', ready);
 }

@@ -21,6 +21,7 @@ const reportSchema = z.object({
   url: z.string().optional(),
   connections: z.number(),
   people: z.record(z.string(), z.number()),
+  rooms: z.record(z.string(), z.array(z.string())),
 });
 
 export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {

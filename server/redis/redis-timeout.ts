@@ -6,7 +6,7 @@
 import { withTimeout } from '../../shared/with-timeout.js';
 
 /** Round trip, before the replica treats Redis as unavailable. */
-const REDIS_COMMAND_TIMEOUT_MS = 2000;
+export const REDIS_COMMAND_TIMEOUT_MS = 2000;
 
 /** `command`, or a TimeoutError after REDIS_COMMAND_TIMEOUT_MS; Redis may still run it later. */
 export const answeredInTime = <T>(command: Promise<T>): Promise<T> => withTimeout(command, REDIS_COMMAND_TIMEOUT_MS, 'Redis');

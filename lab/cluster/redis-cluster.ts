@@ -1,0 +1,133 @@
+/**
+ * A real Redis Cluster on 127.0.0.1: three primaries with a replica each, `redis-server
+ * --cluster-enabled yes` processes joined by `redis-cli --cluster create`. `npm run cluster` with
+ * CLUSTER_REDIS=cluster and the Redis Cluster tests both start it from here.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createClient } from 'redis';
+import type { ChildService } from './child-process.js';
+import { redisUrlFor, startRedis } from './cluster.js';
+import { REDIS_CLI, requireProgram } from './system-programs.js';
+
+/** Three primaries and a replica of each: the smallest cluster that survives a primary's death. */
+export const REDIS_CLUSTER_SIZE = 6;
+
+export interface RunningRedisCluster {
+  /** Every node's URL, password included: what REDIS_CLUSTER_NODES lists. */
+  urls: string[];
+  /** The node listening on `port`, as last started (a test restarts killed ones). */
+  node(port: number): ChildService;
+  /** Starts the node of `port` again, on its own folder: it rejoins the cluster it was in. */
+  restart(port: number): Promise<ChildService>;
+  /** The port of the primary that holds `key`'s slot now. */
+  primaryOf(key: string): Promise<number>;
+  /** The port of the replica of the primary on `port`. */
+  replicaOf(port: number): Promise<number>;
+  /** Resolves once every live node says the cluster is ok and serves every slot, and every live replica is in sync with its primary. */
+  waitUntilHealthy(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts REDIS_CLUSTER_SIZE nodes on `ports`, each with its own folder under `dir` (its
+ * nodes.conf and append-only file), creates the cluster and waits until it serves every slot.
+ * `nodeTimeoutMs` is how long a primary may be unreachable before its replica takes over (Redis's
+ * default is 15 s; tests use one second).
+ */
+export async function startRedisCluster(options: { ports: number[]; dir: string; password: string; nodeTimeoutMs?: number }): Promise<RunningRedisCluster> {
+  const { ports, dir, password } = options;
+  if (ports.length !== REDIS_CLUSTER_SIZE) throw new Error(`a Redis Cluster here has ${REDIS_CLUSTER_SIZE} nodes, not ${ports.length}`);
+  const redisCli = requireProgram(REDIS_CLI);
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 15_000)];
+  const start = (port: number) => {
+    const nodeDir = join(dir, `redis-${port}`);
+    mkdirSync(nodeDir, { recursive: true });
+    return startRedis({ port, dir: nodeDir, name: `redis-${port}`, password, args });
+  };
+  const nodes = new Map<number, ChildService>();
+  const stop = async () => {
+    await Promise.all([...nodes.values()].map((node) => node.stop()));
+  };
+  const cli = (cliArgs: string[]) =>
+    promisify(execFile)(redisCli, cliArgs, { env: { ...process.env, REDISCLI_AUTH: password }, timeout: 30_000 }).then(({ stdout }) => stdout);
+
+  const waitUntilHealthy = async (timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const live = [...nodes].filter(([, node]) => !node.hasExited()).map(([port]) => port);
+      const infos = await Promise.all(
+        live.map((port) =>
+          Promise.all([cli(['-p', String(port), 'cluster', 'info']), cli(['-p', String(port), 'info', 'replication'])]).then(
+            (answers) => answers.join('\n'),
+            (err: Error) => err.message,
+          ),
+        ),
+      );
+      // A primary counts once the cluster is ok; a replica once it also follows its primary.
+      const healthy = (info: string) =>
+        /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && (/role:master/.test(info) || /master_link_status:up/.test(info));
+      if (infos.every(healthy)) return;
+      last = infos.find((info) => !healthy(info)) ?? '';
+      if (Date.now() > deadline) throw new Error(`the Redis Cluster is not healthy after ${timeoutMs} ms: ${last.split('\n').slice(0, 3).join(' ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  try {
+    await Promise.all(ports.map(async (port) => nodes.set(port, await start(port))));
+    await cli(['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
+    await waitUntilHealthy();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    urls: ports.map((port) => redisUrlFor(port, password)),
+    node: (port) => nodes.get(port)!,
+    restart: async (port) => {
+      const node = await start(port);
+      nodes.set(port, node);
+      return node;
+    },
+    primaryOf: async (key) => {
+      // Any live node knows the slot's owner: CLUSTER KEYSLOT, then the shard that serves it.
+      // A node just killed may not have been reaped yet: the next one is asked.
+      for (const [port, node] of nodes) {
+        if (node.hasExited()) continue;
+        const client = createClient({ url: redisUrlFor(port, password), socket: { reconnectStrategy: false } });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          const slot = Number(await client.sendCommand(['CLUSTER', 'KEYSLOT', key]));
+          const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+          const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+          if (range) return Number(range[2][1]);
+        } catch {
+          // ask the next one
+        } finally {
+          client.destroy();
+        }
+      }
+      throw new Error(`no live node says which primary holds ${key}`);
+    },
+    replicaOf: async (port) => {
+      const live = [...nodes].find(([, node]) => !node.hasExited());
+      // Lines of `<id> <ip>:<port>@<bus port> <flags> <primary's id or -> …`.
+      const lines = (await cli(['-p', String(live![0]), 'cluster', 'nodes']))
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' '));
+      const primary = lines.find(([, address]) => address!.startsWith(`127.0.0.1:${port}@`));
+      const replica = lines.find(([, , flags, primaryId]) => flags!.includes('slave') && primaryId === primary?.[0]);
+      if (!replica) throw new Error(`the node on port ${port} has no replica`);
+      return Number(replica[1]!.split(':')[1]!.split('@')[0]);
+    },
+    waitUntilHealthy,
+    stop,
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Rooms: the cluster-wide list of them, and which of them each connection is in.
+ *
+ * A chat room is a Socket.IO room (`socket.join`, `io.to(room).emit`), so a broadcast to it goes
+ * through the adapter to every replica, and each replica writes it only to its own members. The
+ * list of rooms is shared: in Redis (server/redis/redis-rooms.ts), or in memory for a single node. Rooms
+ * are never deleted, so a name once seen in the list stays a room: a replica remembers the names it
+ * has read, and can still admit people to them while Redis is unavailable.
+ */
+import type { Logger } from 'pino';
+import { DEFAULT_ROOM, MAX_JOINED_ROOMS, type RoomResult } from '../../shared/events.js';
+import { checkRoomName } from '../../shared/text.js';
+import type { ChatServer, ChatSocket } from './chat.js';
+
+/**
+ * The Socket.IO room of a chat room. Every socket is also in a room named by its own id (20
+ * letters, digits, - and _), which a chat room name could equal: the prefix keeps the two apart.
+ */
+export const socketRoom = (room: string) => `room:${room}`;
+
+/** The chat rooms among a socket's (or an adapter's) Socket.IO rooms. */
+export function chatRoomsAmong(socketRooms: Iterable<string>): string[] {
+  const rooms: string[] = [];
+  for (const name of socketRooms) if (name.startsWith('room:')) rooms.push(name.slice('room:'.length));
+  return rooms;
+}
+
+export const isIn = (socket: ChatSocket, room: string) => socket.rooms.has(socketRoom(room));
+
+export type Created = 'created' | 'exists' | 'full';
+
+export interface RoomStore {
+  /** Every room but DEFAULT_ROOM. */
+  list(): Promise<string[]>;
+  /** Adds `room` unless it exists, or there are `limit` rooms already (DEFAULT_ROOM counted): atomically. */
+  create(room: string, limit: number): Promise<Created>;
+}
+
+/** The store of a single node. */
+export function createMemoryRoomStore(): RoomStore {
+  const rooms = new Set<string>();
+  return {
+    list: async () => [...rooms],
+    create: async (room, limit) => {
+      if (rooms.has(room)) return 'exists';
+      if (rooms.size + 1 >= limit) return 'full';
+      rooms.add(room);
+      return 'created';
+    },
+  };
+}
+
+export interface Rooms {
+  /** DEFAULT_ROOM, and those of `requested` that are rooms: where a new connection starts. */
+  existing(requested: readonly string[]): Promise<string[]>;
+}
+
+/** Handles `join`, `leave` and `create room` on every connection, and tells each one the list. */
+export function startRooms(options: { io: ChatServer; store: RoomStore; limit: number; logger: Logger }): Rooms {
+  const { io, store, limit, logger } = options;
+  /** Every room name ever read from the store: rooms are never deleted. */
+  const known = new Set<string>([DEFAULT_ROOM]);
+
+  async function sortedList(): Promise<string[]> {
+    for (const room of await store.list()) known.add(room);
+    return [...known].sort();
+  }
+
+  /** Whether `room` is a room: from memory if it was seen, otherwise from the store. */
+  async function exists(room: string): Promise<boolean> {
+    if (known.has(room)) return true;
+    return (await sortedList().catch((): string[] => [])).includes(room);
+  }
+
+  function refuse(socket: ChatSocket, event: string, error: string): RoomResult {
+    logger.info({ socket: socket.id, event, reason: error }, 'refused a room request');
+    return { ok: false, error };
+  }
+
+  async function join(socket: ChatSocket, input: unknown): Promise<RoomResult> {
+    const checked = checkRoomName(input);
+    if (!checked.ok) return refuse(socket, 'join', checked.error);
+    const room = checked.text;
+    if (isIn(socket, room)) return { ok: true, room };
+    if (chatRoomsAmong(socket.rooms).length >= MAX_JOINED_ROOMS) return refuse(socket, 'join', `already in ${MAX_JOINED_ROOMS} rooms: leave one first`);
+    if (!(await exists(room))) return refuse(socket, 'join', `there is no room named "${room}"`);
+    await socket.join(socketRoom(room));
+    return { ok: true, room };
+  }
+
+  async function leave(socket: ChatSocket, input: unknown): Promise<RoomResult> {
+    const checked = checkRoomName(input);
+    if (!checked.ok) return refuse(socket, 'leave', checked.error);
+    if (checked.text === DEFAULT_ROOM) return refuse(socket, 'leave', `everyone stays in "${DEFAULT_ROOM}"`);
+    await socket.leave(socketRoom(checked.text));
+    return { ok: true, room: checked.text };
+  }
+
+  async function create(socket: ChatSocket, input: unknown): Promise<RoomResult> {
+    const checked = checkRoomName(input);
+    if (!checked.ok) return refuse(socket, 'create room', checked.error);
+    const room = checked.text;
+    if (room === DEFAULT_ROOM) return { ok: true, room };
+    let created: Created;
+    try {
+      created = await store.create(room, limit);
+    } catch (err) {
+      logger.warn({ reason: (err as Error).message }, 'could not create a room');
+      return { ok: false, error: 'the room list (Redis) is unavailable: try again' };
+    }
+    if (created === 'full') return refuse(socket, 'create room', `there are ${limit} rooms already, the most there can be: join one of them`);
+    known.add(room);
+    // Through the adapter: every replica's clients. A replica whose copy is lost still admits
+    // people to the room (it reads the store), and its clients get the list on their next connection.
+    if (created === 'created') io.emit('rooms', await sortedList().catch(() => [...known].sort()));
+    return { ok: true, room };
+  }
+
+  /** An event with an acknowledgement: a client that sends none gets no answer, and nothing happens. */
+  function answer(socket: ChatSocket, event: 'join' | 'leave' | 'create room', handle: (socket: ChatSocket, input: unknown) => Promise<RoomResult>) {
+    socket.on(event, async (input: unknown, ack: unknown) => {
+      if (typeof ack !== 'function') return;
+      (ack as (result: RoomResult) => void)(await handle(socket, input));
+    });
+  }
+
+  io.on('connection', (socket) => {
+    answer(socket, 'join', join);
+    answer(socket, 'leave', leave);
+    answer(socket, 'create room', create);
+    sortedList().then(
+      (rooms) => socket.emit('rooms', rooms),
+      () => socket.emit('rooms', [...known].sort()),
+    );
+  });
+
+  return {
+    existing: async (requested) => {
+      const rooms = [DEFAULT_ROOM];
+      for (const room of requested) if (!rooms.includes(room) && (await exists(room))) rooms.push(room);
+      return rooms;
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * The chat on a real Redis Cluster (lab/cluster/redis-cluster.ts: three primaries, a replica each, a
+ * node timeout of one second), three replicas with the sharded adapter. Rooms spread over the
+ * shards and their messages reach their members only; a primary SIGKILLed mid-conversation loses
+ * no acknowledged message (WAIT); a Redis replica's death stops nothing; the whole Redis Cluster
+ * down and back. Every client's messages are counted by id.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { createClient } from 'redis';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { REDIS_CLUSTER_SIZE, startRedisCluster, type RunningRedisCluster } from '../lab/cluster/redis-cluster.js';
+import { logKey } from '../server/redis/redis-message-log.js';
+import { assertExactlyOnce, EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startReplica } from './helpers.js';
+
+const POSITION_INTERVAL_MS = 300;
+/** A primary unreachable this long is replaced by its replica. */
+const NODE_TIMEOUT_MS = 1000;
+/** How long a message may be refused before the test gives up: a failover and a restart take ~10 s here. */
+const SEND_DEADLINE_MS = 30_000;
+/** How long the whole Redis Cluster is down. */
+const OUTAGE_MS = 10_000;
+/** Megabytes written to a primary while its replica is stopped: more than the sockets between them hold. */
+const FILLER_MB = 40;
+
+async function startChat(options: { waitReplicas: number }) {
+  const dir = makeTempDir('redis-cluster');
+  const ports: number[] = [];
+  while (ports.length < REDIS_CLUSTER_SIZE) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  const redis = await startRedisCluster({ ports, dir, password: randomUUID(), nodeTimeoutMs: NODE_TIMEOUT_MS });
+  const env = {
+    ...WITHOUT_RATE_LIMIT,
+    REDIS_CLUSTER_NODES: redis.urls.join(','),
+    REDIS_ADAPTER: 'sharded',
+    REDIS_WAIT_REPLICAS: String(options.waitReplicas),
+    POSITION_INTERVAL_MS: String(POSITION_INTERVAL_MS),
+  };
+  const urls = new Map<number, string>();
+  const services: ChildService[] = [];
+  try {
+    await Promise.all(
+      [1, 2, 3].map(async (number) => {
+        const port = await freePort();
+        services.push(await startReplica({ number, port, dir, env }));
+        urls.set(number, `http://127.0.0.1:${port}`);
+      }),
+    );
+  } catch (err) {
+    await Promise.all(services.map((service) => service.stop()));
+    await redis.stop();
+    throw err;
+  }
+  return {
+    redis,
+    ports,
+    /** Creates `rooms` through a client of replica 1. */
+    async createRooms(rooms: string[]): Promise<void> {
+      const creator = await ListeningClient.connect(urls.get(1)!);
+      try {
+        for (const room of rooms) assert.deepEqual(await creator.socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('create room', room), { ok: true, room });
+      } finally {
+        creator.close();
+      }
+    },
+    async client(t: TestContext, number: number, options: { room?: string; name?: string; reconnection?: boolean } = {}): Promise<ListeningClient> {
+      const client = await ListeningClient.connect(urls.get(number)!, options);
+      t.after(() => client.close());
+      return client;
+    },
+    async stop(): Promise<void> {
+      await Promise.all(services.map((service) => service.stop()));
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Two room names whose logs live on different primaries (each its own `{room:<name>}` slot). */
+async function roomsOnTwoShards(redis: RunningRedisCluster): Promise<[string, string]> {
+  const candidates = ['ops', 'dev', 'sales', 'support', 'design', 'random'];
+  const first = candidates[0]!;
+  const firstPrimary = await redis.primaryOf(logKey(first));
+  for (const room of candidates.slice(1)) if ((await redis.primaryOf(logKey(room))) !== firstPrimary) return [first, room];
+  throw new Error('every candidate room hashes to one shard');
+}
+
+/**
+ * Sends `count` messages as the page's outbox does: each is sent again, with its key, until it is
+ * acknowledged. Returns the acknowledged ids, and the retryable refusals on the way.
+ */
+async function chatThrough(sender: ListeningClient, count: number, label: string, during?: (sent: number) => Promise<void>) {
+  const ids: string[] = [];
+  const refusals: string[] = [];
+  for (let n = 0; n < count; n++) {
+    await during?.(n);
+    const key = randomUUID();
+    const deadline = Date.now() + SEND_DEADLINE_MS;
+    for (;;) {
+      const result = await sender.send(`${label} ${n}`, key);
+      if (result !== 'no answer' && result.ok) {
+        ids.push(result.id);
+        break;
+      }
+      if (result !== 'no answer') {
+        assert.equal(result.retryable, true, `${label} ${n}: refused for good: ${result.error}`);
+        refusals.push(result.error);
+      }
+      assert.ok(Date.now() < deadline, `${label} ${n}: not acknowledged within ${SEND_DEADLINE_MS} ms; last: ${refusals.at(-1)}`);
+      await delay(100);
+    }
+  }
+  return { ids, refusals };
+}
+
+describe('on a real Redis Cluster (three primaries, a replica each), sharded adapter, WAIT for one replica', { timeout: 120_000 }, () => {
+  let chat: Awaited<ReturnType<typeof startChat>>;
+  let rooms: [string, string];
+  before(async () => {
+    chat = await startChat({ waitReplicas: 1 });
+    rooms = await roomsOnTwoShards(chat.redis);
+    await chat.createRooms(rooms);
+  });
+  after(() => chat?.stop());
+
+  test("rooms on two shards: each room's messages reach its members on every replica and nobody else; presence and the panel see all three replicas", async (t) => {
+    const [a, b] = rooms;
+    const inA = [await chat.client(t, 1, { room: a }), await chat.client(t, 2, { room: a }), await chat.client(t, 3, { room: a, name: 'Ada' })];
+    const inB = [await chat.client(t, 2, { room: b }), await chat.client(t, 3, { room: b })];
+    const idsA = (await chatThrough(inA[0]!, 5, `in ${a}`)).ids;
+    const idsB = (await chatThrough(inB[0]!, 5, `in ${b}`)).ids;
+    for (const [index, client] of inA.entries()) {
+      await client.waitForIds(idsA, `${a} on member ${index + 1}`);
+      assertExactlyOnce(client, idsA, `member ${index + 1} of ${a}`);
+    }
+    for (const [index, client] of inB.entries()) {
+      await client.waitForIds(idsB, `${b} on member ${index + 1}`);
+      assertExactlyOnce(client, idsB, `member ${index + 1} of ${b}`);
+    }
+    await pollUntil(
+      async () => inA[0]!.cluster?.instances.length,
+      (count) => count === 3,
+      { what: 'three replicas in the cluster panel' },
+    );
+    await pollUntil(async () => inA[0]!.here?.people.some((person) => person.name === 'Ada'), Boolean, { what: `Ada in ${a}` });
+  });
+
+  test("the primary of a busy room's slot SIGKILLed mid-conversation: sends there are refused as retryable until its replica is promoted and has a replica again, and every acknowledged message reaches every member once", async (t) => {
+    const [room, elsewhere] = rooms;
+    const killed = await chat.redis.primaryOf(logKey(room));
+    const members = [await chat.client(t, 2, { room, reconnection: true }), await chat.client(t, 3, { room, reconnection: true })];
+    const sender = await chat.client(t, 1, { room, reconnection: true });
+    const other = await chat.client(t, 2, { room: elsewhere });
+    let recovered: Promise<unknown> | undefined;
+    const { ids, refusals } = await chatThrough(sender, 30, 'through a failover', async (sent) => {
+      if (sent !== 10) return;
+      process.kill(chat.redis.node(killed).pid, 'SIGKILL');
+      // The promoted replica has no replica of its own, so WAIT refuses every message until the
+      // killed node is back (as a restart policy would bring it) and has joined it as its replica.
+      recovered = pollUntil(
+        () => chat.redis.primaryOf(logKey(room)),
+        (port) => port !== killed,
+        { what: 'a replica promoted', timeoutMs: 20_000, intervalMs: 200 },
+      ).then(async () => {
+        // Meanwhile, a room on another shard goes on.
+        await chatThrough(other, 1, 'on another shard');
+        await chat.redis.restart(killed);
+      });
+    });
+    await recovered;
+    assert.ok(refusals.length > 0, 'no send was refused: the primary did not die mid-conversation');
+    assert.notEqual(await chat.redis.primaryOf(logKey(room)), killed, 'no replica was promoted');
+    for (const [index, member] of members.entries()) {
+      await member.waitForIds(ids, `every acknowledged message on member ${index + 1}`, 15_000);
+      assertExactlyOnce(member, ids, `member ${index + 1}`, { moved: true });
+    }
+    const newcomer = await chat.client(t, 3, { room });
+    assert.deepEqual(
+      ids.filter((id) => !newcomer.ids().includes(id)),
+      [],
+      'acknowledged messages missing from the log',
+    );
+    await chat.redis.waitUntilHealthy();
+  });
+
+  test("a Redis replica SIGKILLed: its primary's rooms are refused as retryable (no second copy), other shards go on; back, nothing acknowledged is missing", async (t) => {
+    const [room, elsewhere] = rooms;
+    const replica = await chat.redis.replicaOf(await chat.redis.primaryOf(logKey(room)));
+    const member = await chat.client(t, 3, { room });
+    const sender = await chat.client(t, 1, { room });
+    const other = await chat.client(t, 2, { room: elsewhere });
+    const before = await chatThrough(sender, 3, 'before the replica dies');
+    process.kill(chat.redis.node(replica).pid, 'SIGKILL');
+    const refused = await sender.send('while the replica is dead');
+    assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable, `not refused as retryable: ${JSON.stringify(refused)}`);
+    const elsewhereIds = (await chatThrough(other, 3, 'on another shard meanwhile')).ids;
+    const restarting = chat.redis.restart(replica);
+    const afterIds = (await chatThrough(sender, 3, 'once the replica is back')).ids;
+    await restarting;
+    const ids = [...before.ids, ...afterIds];
+    await member.waitForIds(ids, 'every acknowledged message');
+    assertExactlyOnce(member, ids, 'the member');
+    await other.waitForIds(elsewhereIds, 'the other shard');
+    await chat.redis.waitUntilHealthy();
+  });
+
+  test('the whole Redis Cluster down for 10 s and back: sends are refused as retryable meanwhile; afterwards every acknowledged message reaches every member once', async (t) => {
+    const [room] = rooms;
+    const members = [await chat.client(t, 2, { room }), await chat.client(t, 3, { room })];
+    const sender = await chat.client(t, 1, { room });
+    const before = await chatThrough(sender, 3, 'before the outage');
+    for (const port of chat.ports) process.kill(chat.redis.node(port).pid, 'SIGKILL');
+    await pollUntil(async () => chat.ports.every((port) => chat.redis.node(port).hasExited()), Boolean, { what: 'every Redis node gone' });
+    const refused = await sender.send('during the outage');
+    assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable, `not refused as retryable: ${JSON.stringify(refused)}`);
+    await delay(OUTAGE_MS);
+    await Promise.all(chat.ports.map((port) => chat.redis.restart(port)));
+    await chat.redis.waitUntilHealthy();
+    const afterIds = (await chatThrough(sender, 3, 'after the outage')).ids;
+    const ids = [...before.ids, ...afterIds];
+    for (const [index, member] of members.entries()) {
+      await member.waitForIds(ids, `every acknowledged message on member ${index + 1}`);
+      assertExactlyOnce(member, ids, `member ${index + 1}`);
+    }
+  });
+});
+
+describe('negative control: acknowledgements without WAIT (REDIS_WAIT_REPLICAS=0)', { timeout: 120_000 }, () => {
+  let chat: Awaited<ReturnType<typeof startChat>>;
+  const room = 'ops';
+  before(async () => {
+    chat = await startChat({ waitReplicas: 0 });
+    await chat.createRooms([room]);
+  });
+  after(() => chat?.stop());
+
+  test('an acknowledged message is lost when the primary dies before its replica has it', async (t) => {
+    const primary = await chat.redis.primaryOf(logKey(room));
+    const replica = chat.redis.node(await chat.redis.replicaOf(primary));
+    const sender = await chat.client(t, 1, { room });
+    // The replica stops reading; enough other writes to the same primary fill the sockets between
+    // them, so that the next write waits in the primary's memory, which SIGKILL loses.
+    process.kill(replica.pid, 'SIGSTOP');
+    let lost: string;
+    try {
+      const direct = createClient({ url: chat.redis.urls[chat.ports.indexOf(primary)]! });
+      await direct.connect();
+      const filler = 'x'.repeat(1024 * 1024);
+      await Promise.all(Array.from({ length: FILLER_MB }, (_, n) => direct.set(`{room:${room}}:filler:${n}`, filler)));
+      direct.destroy();
+      const result = await sender.send('acknowledged by the primary alone');
+      assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
+      lost = result.id;
+      process.kill(chat.redis.node(primary).pid, 'SIGKILL');
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+    }
+    await pollUntil(
+      () => chat.redis.primaryOf(logKey(room)),
+      (port) => port !== primary,
+      { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const reader = await pollUntil(
+      () => chat.client(t, 2, { room }),
+      () => true,
+      { what: 'a client caught up on the room from the promoted replica', timeoutMs: 20_000, intervalMs: 500 },
+    );
+    assert.equal(reader.ids().includes(lost), false, 'the message survived: the test cannot show what WAIT prevents');
+  });
+});
