@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { PresenceTimings } from './chat/presence.js';
 
 /** Everything the server reads from its environment, parsed and validated here and nowhere else. */
 export interface Config {
@@ -40,6 +41,8 @@ export interface Config {
   roomLimit: number;
   /** Socket.IO's heartbeat: a ping every `intervalMs`; no pong within `timeoutMs` closes the connection. */
   heartbeat: { intervalMs: number; timeoutMs: number };
+  /** How presence keeps time (server/chat/presence.ts: PresenceTimings). */
+  presence: PresenceTimings;
   /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
   metrics: boolean;
 }
@@ -147,6 +150,9 @@ const envSchema = z.object({
   // Socket.IO's defaults. Their sum must stay below the front's idle timeout (nginx proxy_read_timeout).
   PING_INTERVAL_MS: positiveNumber(25_000, { whole: true }),
   PING_TIMEOUT_MS: positiveNumber(20_000, { whole: true }),
+  PRESENCE_INTERVAL_MS: positiveNumber(1000, { whole: true }),
+  PRESENCE_GRACE_MS: positiveNumber(5000, { whole: true }),
+  PRESENCE_CROWD_SPACING_MS: positiveNumber(5000, { whole: true }),
   METRICS: z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
 });
 
@@ -185,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     positionIntervalMs: values.POSITION_INTERVAL_MS,
     roomLimit: values.ROOM_LIMIT,
     heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
+    presence: { intervalMs: values.PRESENCE_INTERVAL_MS, graceMs: values.PRESENCE_GRACE_MS, crowdSpacingMs: values.PRESENCE_CROWD_SPACING_MS },
     metrics: values.METRICS === 'on',
   };
 }

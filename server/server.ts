@@ -114,6 +114,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     url: config.publicUrl,
     logger,
     metrics,
+    timings: config.presence,
     signal: stopping.signal,
   });
 

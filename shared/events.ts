@@ -7,6 +7,13 @@
 export const DEFAULT_ROOM = 'general';
 /** Rooms one connection may be in at once, the default room included. */
 export const MAX_JOINED_ROOMS = 10;
+/** Names listed in a `presence` (or `here`); its `count` still counts everyone. */
+export const PRESENCE_LIST_LIMIT = 100;
+/**
+ * Above this many people online, `joined` and `left` are not sent: in a crowd they are noise, and
+ * each is a packet to every client (10,000 connections would make 10,000² of them).
+ */
+export const NOTICE_CROWD_LIMIT = 100;
 
 /** A chat message as every client receives it: an entry of its room's message log. */
 export interface ChatMessage {
@@ -97,7 +104,7 @@ export interface HandshakeRefusal {
 export interface Presence {
   /** People online. */
   count: number;
-  /** Sorted by name; the first 100 only, when there are more (`count` says how many). */
+  /** Sorted by name; the first PRESENCE_LIST_LIMIT only, when there are more (`count` says how many). */
   people: { name: string; instances: string[] }[];
 }
 

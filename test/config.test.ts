@@ -32,6 +32,7 @@ const DEFAULTS = {
   positionIntervalMs: 2000,
   roomLimit: 50,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
+  presence: { intervalMs: 1000, graceMs: 5000, crowdSpacingMs: 5000 },
   metrics: true,
 };
 
@@ -54,6 +55,9 @@ describe('loadConfig', () => {
       POSITION_INTERVAL_MS: '',
       PING_INTERVAL_MS: '',
       PING_TIMEOUT_MS: '',
+      PRESENCE_INTERVAL_MS: '',
+      PRESENCE_GRACE_MS: '',
+      PRESENCE_CROWD_SPACING_MS: '',
       METRICS: '',
     };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
@@ -76,6 +80,9 @@ describe('loadConfig', () => {
       ROOM_LIMIT: '5',
       PING_INTERVAL_MS: '500',
       PING_TIMEOUT_MS: '700',
+      PRESENCE_INTERVAL_MS: '200',
+      PRESENCE_GRACE_MS: '900',
+      PRESENCE_CROWD_SPACING_MS: '1500',
       METRICS: 'off',
     };
     assert.deepEqual(loadConfig(env), {
@@ -92,6 +99,7 @@ describe('loadConfig', () => {
       positionIntervalMs: 0,
       roomLimit: 5,
       heartbeat: { intervalMs: 500, timeoutMs: 700 },
+      presence: { intervalMs: 200, graceMs: 900, crowdSpacingMs: 1500 },
       metrics: false,
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
@@ -175,6 +183,8 @@ describe('loadConfig', () => {
     ['POSITION_INTERVAL_MS', '1.5'],
     ['PING_INTERVAL_MS', '0'],
     ['PING_TIMEOUT_MS', 'soon'],
+    ['PRESENCE_INTERVAL_MS', '0'],
+    ['PRESENCE_GRACE_MS', 'a while'],
     ['METRICS', 'yes'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {

@@ -8,17 +8,8 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../lab/cluster/child-process.js';
-import type { HandshakeRefusal } from '../shared/events.js';
-import {
-  clusterStatusOf,
-  CROWD_UPDATE_SPACING_MS,
-  JOIN_LEAVE_GRACE_MS,
-  JoinsAndLeaves,
-  NOTICE_CROWD_LIMIT,
-  PRESENCE_LIST_LIMIT,
-  presenceOf,
-  type ReplicaReport,
-} from '../server/chat/presence.js';
+import { NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal } from '../shared/events.js';
+import { clusterStatusOf, JoinsAndLeaves, presenceOf, type ReplicaReport } from '../server/chat/presence.js';
 import {
   EVENT_TIMEOUT_MS,
   freePort,
@@ -32,17 +23,22 @@ import {
   withTimeout,
 } from './helpers.js';
 
+/** The grace period of the replicas below (PRESENCE_GRACE_MS), and of the rules on their own. */
+const JOIN_LEAVE_GRACE_MS = 5000;
+/** The crowd's update spacing (PRESENCE_CROWD_SPACING_MS), shorter than production's 5 s. */
+const CROWD_UPDATE_SPACING_MS = 2000;
+
 function report(overrides: Partial<ReplicaReport> & { instance: string }): ReplicaReport {
   return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, rooms: {}, ...overrides };
 }
 
 describe('JoinsAndLeaves', () => {
   test('the first set of names only sets the scene', () => {
-    assert.deepEqual(new JoinsAndLeaves().update(new Set(['Ada', 'Bob']), 0), { joined: [], left: [] });
+    assert.deepEqual(new JoinsAndLeaves(JOIN_LEAVE_GRACE_MS).update(new Set(['Ada', 'Bob']), 0), { joined: [], left: [] });
   });
 
   test('a new name joins; a name missing for the whole grace period leaves', () => {
-    const tracker = new JoinsAndLeaves();
+    const tracker = new JoinsAndLeaves(JOIN_LEAVE_GRACE_MS);
     tracker.update(new Set(['Ada']), 0);
     assert.deepEqual(tracker.update(new Set(['Ada', 'Bob']), 1000), { joined: ['Bob'], left: [] });
     assert.deepEqual(tracker.update(new Set(['Bob']), 2000), { joined: [], left: [] }, 'Ada just went missing');
@@ -52,7 +48,7 @@ describe('JoinsAndLeaves', () => {
   });
 
   test('back within the grace period (a failover, a reload): neither left nor joined', () => {
-    const tracker = new JoinsAndLeaves();
+    const tracker = new JoinsAndLeaves(JOIN_LEAVE_GRACE_MS);
     tracker.update(new Set(['Ada']), 0);
     assert.deepEqual(tracker.update(new Set(), 1000), { joined: [], left: [] });
     assert.deepEqual(tracker.update(new Set(['Ada']), 1000 + JOIN_LEAVE_GRACE_MS - 1), { joined: [], left: [] });
@@ -130,7 +126,13 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     await Promise.all(
       [1, 2, 3].map(async (number) => {
         const port = await freePort();
-        const service = await startReplica({ number, port, redisUrl: `redis://127.0.0.1:${redisPort}`, dir });
+        const service = await startReplica({
+          number,
+          port,
+          redisUrl: `redis://127.0.0.1:${redisPort}`,
+          dir,
+          env: { PRESENCE_GRACE_MS: String(JOIN_LEAVE_GRACE_MS) },
+        });
         replicas.set(number, { service, url: `http://127.0.0.1:${port}`, port });
       }),
     );
@@ -258,7 +260,7 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
   before(async () => {
     dir = makeTempDir('crowd');
     const port = await freePort();
-    replica = await startReplica({ number: 1, port, dir, env: WITHOUT_RATE_LIMIT });
+    replica = await startReplica({ number: 1, port, dir, env: { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS) } });
     url = `http://127.0.0.1:${port}`;
   });
 

@@ -11,35 +11,30 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ClusterStatus, Presence } from '../../shared/events.js';
+import { NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type ClusterStatus, type Presence } from '../../shared/events.js';
 import type { ChatServer } from './chat.js';
 import type { ChatMetrics } from '../metrics.js';
 import { chatRoomsAmong, socketRoom } from './rooms.js';
 
-/** How often each replica reports itself and reads the others. */
-const PRESENCE_INTERVAL_MS = 1000;
-/** How long a report counts: a replica silent this long is gone. */
-export const REPORT_TTL_MS = 5000;
-/** A person who leaves and is back within this (a failover, a reload) neither left nor joined. */
-export const JOIN_LEAVE_GRACE_MS = 5000;
-/** Names listed in a `presence` event; `count` still counts everyone. */
-export const PRESENCE_LIST_LIMIT = 100;
-/**
- * Above this many people online, arrivals and departures are not announced one by one: in a crowd
- * they are noise, and each one is a packet to every client (the benchmark's 10,000 connections
- * would be 10,000² of them).
- */
-export const NOTICE_CROWD_LIMIT = 100;
+/** How presence keeps time (server/config.ts: PRESENCE_INTERVAL_MS, PRESENCE_GRACE_MS, PRESENCE_CROWD_SPACING_MS). */
+export interface PresenceTimings {
+  /** How often each replica reports itself and reads the others. */
+  intervalMs: number;
+  /** A person who leaves and is back within this (a failover, a reload) neither left nor joined. */
+  graceMs: number;
+  /**
+   * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
+   * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a
+   * second were most of the traffic of a mass connect. So in a crowd they go out at most this often.
+   */
+  crowdSpacingMs: number;
+}
+/** How long a report counts, in report intervals: a replica silent this long is gone. */
+const REPORT_LIFETIME_INTERVALS = 5;
 /** After a local connect or disconnect, the next update comes this soon… */
 const UPDATE_SOON_MS = 50;
 /** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
 const MIN_UPDATE_SPACING_MS = 250;
-/**
- * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
- * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a second
- * were most of the traffic of a mass connect. So in a crowd they are sent at most this often.
- */
-export const CROWD_UPDATE_SPACING_MS = 5000;
 
 /** What one replica says about itself. */
 export interface ReplicaReport {
@@ -56,8 +51,8 @@ export interface ReplicaReport {
 }
 
 export interface PresenceStore {
-  /** Publishes `report`, valid for REPORT_TTL_MS unless published again. */
-  publish(report: ReplicaReport): Promise<void>;
+  /** Publishes `report`, valid for `ttlMs` unless published again. */
+  publish(report: ReplicaReport, ttlMs: number): Promise<void>;
   /** Every report still valid. */
   readAll(): Promise<ReplicaReport[]>;
   /** Removes a report at once (a replica shutting down cleanly). */
@@ -68,6 +63,7 @@ export interface PresenceStore {
 export function createMemoryPresenceStore(): PresenceStore {
   const reports = new Map<string, ReplicaReport>();
   return {
+    // One process: its own report is current as long as it runs.
     publish: async (report) => void reports.set(report.id, report),
     readAll: async () => [...reports.values()],
     withdraw: async (id) => void reports.delete(id),
@@ -113,7 +109,7 @@ export function presenceOf(reports: readonly ReplicaReport[], room?: string): Pr
 
 /**
  * Turns successive sets of names into "joined" and "left" announcements. A name that goes missing
- * is announced as gone only after JOIN_LEAVE_GRACE_MS without it; if it is back sooner (its tab
+ * is announced as gone only after `graceMs` without it; if it is back sooner (its tab
  * reconnected to another replica, or reloaded), nothing is announced. The first set only sets the
  * scene: a replica that starts up does not announce everyone as new.
  */
@@ -121,6 +117,8 @@ export class JoinsAndLeaves {
   /** Everyone announced as present, with the time they went missing, if they have. */
   readonly #present = new Map<string, number | undefined>();
   #started = false;
+
+  constructor(private readonly graceMs: number) {}
 
   update(names: ReadonlySet<string>, now: number): { joined: string[]; left: string[] } {
     const joined: string[] = [];
@@ -132,7 +130,7 @@ export class JoinsAndLeaves {
     for (const [name, missingSince] of this.#present) {
       if (names.has(name)) continue;
       if (missingSince === undefined) this.#present.set(name, now);
-      else if (now - missingSince >= JOIN_LEAVE_GRACE_MS) {
+      else if (now - missingSince >= this.graceMs) {
         this.#present.delete(name);
         left.push(name);
       }
@@ -143,7 +141,7 @@ export class JoinsAndLeaves {
 }
 
 /**
- * Runs this replica's part: report and read every PRESENCE_INTERVAL_MS (and soon after any local
+ * Runs this replica's part: report and read every `timings.intervalMs` (and soon after any local
  * connect or disconnect), and tell this replica's own clients what changed. Every replica does the
  * same from the same reports, so each client hears it once, from its own replica.
  */
@@ -154,12 +152,13 @@ export function startPresence(options: {
   url: string | undefined;
   logger: Logger;
   metrics: ChatMetrics;
+  timings: PresenceTimings;
   signal: AbortSignal;
 }): { withdraw(): Promise<void> } {
-  const { io, store, instance, url, logger, metrics, signal } = options;
+  const { io, store, instance, url, logger, metrics, timings, signal } = options;
   const id = randomUUID();
   const since = Date.now();
-  const joinsAndLeaves = new JoinsAndLeaves();
+  const joinsAndLeaves = new JoinsAndLeaves(timings.graceMs);
   let cluster: ClusterStatus | undefined;
   let presence: Presence | undefined;
   /** The last `here` sent to this replica's members of each room. */
@@ -188,14 +187,14 @@ export function startPresence(options: {
     busy = true;
     lastTickAt = performance.now();
     try {
-      await store.publish(ownReport());
+      await store.publish(ownReport(), REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       const reports = await store.readAll();
 
       const alive = newestPerInstance(reports);
       const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
       metrics.presenceRead(alive.length, names.size);
       const crowd = names.size > NOTICE_CROWD_LIMIT;
-      if (!crowd || performance.now() - lastSentAt >= CROWD_UPDATE_SPACING_MS) {
+      if (!crowd || performance.now() - lastSentAt >= timings.crowdSpacingMs) {
         const nextCluster = clusterStatusOf(reports);
         const nextPresence = presenceOf(reports);
         if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
@@ -260,7 +259,7 @@ export function startPresence(options: {
     tickSoon();
   });
   io.of('/').adapter.on('leave-room', tickSoon);
-  const timer = setInterval(() => void tick(), PRESENCE_INTERVAL_MS);
+  const timer = setInterval(() => void tick(), timings.intervalMs);
   signal.addEventListener('abort', () => {
     clearInterval(timer);
     clearTimeout(soon);

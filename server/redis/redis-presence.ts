@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { RedisClientType } from 'redis';
 import { z } from 'zod';
 import type { ChatMetrics } from '../metrics.js';
-import { REPORT_TTL_MS, type PresenceStore, type ReplicaReport } from '../chat/presence.js';
+import type { PresenceStore, ReplicaReport } from '../chat/presence.js';
 import { answeredInTime } from './redis-timeout.js';
 import { parseStoredJson } from './stored-json.js';
 
@@ -26,8 +26,8 @@ const reportSchema = z.object({
 
 export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {
   return {
-    publish: async (report) => {
-      const publishing = client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: REPORT_TTL_MS }).sAdd(REGISTRY_KEY, report.id).exec();
+    publish: async (report, ttlMs) => {
+      const publishing = client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: ttlMs }).sAdd(REGISTRY_KEY, report.id).exec();
       await metrics.redis('presence_report', answeredInTime(publishing));
     },
     readAll: async () => {
