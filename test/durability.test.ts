@@ -315,10 +315,15 @@ function describeFaults(adapter: RedisAdapterKind, options: { withCatchUpProtoco
     });
 
     test('catch up with something that is not a message id: an error that says so, and the replica stays up', async (t) => {
-      for (const bad of ['yesterday', 42, { id: '1-0' }, '']) {
-        const answer = await catchUp(t, replica(1).url, bad);
-        assert.deepEqual(answer, { ok: false, error: 'afterId must be a message id such as 1700000000000-0, or null' });
-      }
+      const notAnId = 'afterId must be a message id such as 1700000000000-0, or null';
+      const refusals: [unknown, string][] = [
+        ['yesterday', notAnId],
+        [42, notAnId],
+        ['', notAnId],
+        [{ room: 'general', afterId: 'yesterday' }, notAnId],
+        [{ id: '1-0' }, 'catch up takes { room, afterId }, or an afterId'],
+      ];
+      for (const [bad, error] of refusals) assert.deepEqual(await catchUp(t, replica(1).url, bad), { ok: false, error }, JSON.stringify(bad));
       assert.equal((await getHealth(replica(1).url)).status, 200);
     });
   }
