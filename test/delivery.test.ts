@@ -23,7 +23,7 @@ const POSITION_INTERVAL_MS = 300;
 /** A heartbeat of 1 s in all, so that a paused replica's clients give up on it quickly. */
 const HEARTBEAT = { PING_INTERVAL_MS: '500', PING_TIMEOUT_MS: '500' };
 /** How long a lost message may take to be filled in: a few position intervals. */
-const FILLED_WITHIN_MS = 5000;
+const FILLED_WITHIN_MS = 3000;
 
 /** The room every client of the cluster below chats in. */
 const ROOM = 'faults';

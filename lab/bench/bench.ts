@@ -34,7 +34,7 @@ const onlySetups = option('setups')?.split(',');
 
 /** The plan: the scenarios at full size, or a few hundred clients for a few seconds. */
 const PLAN = quick
-  ? { workers: 2, capacitySteps: [200], fanoutClients: 200, idleMs: 1000, fanoutRate: 20, fanoutMs: 1000, ceilingRates: [50], ceilingMs: 1000 }
+  ? { workers: 2, capacitySteps: [100], fanoutClients: 100, idleMs: 500, fanoutRate: 20, fanoutMs: 500, ceilingRates: [50], ceilingMs: 500 }
   : {
       workers: 4,
       idleMs: 10_000,
