@@ -62,4 +62,4 @@ DOCKERFILE
 docker build -q -t "$NAME" "$ROOT.ctx" >/dev/null
 docker rmi "$tmp" >/dev/null
 rm -rf "$ROOT.ctx"
-echo "$NAME: $(docker run --rm "$NAME" --version 2>&1 | head -1)"
+echo "$NAME: $(docker run --rm "$NAME" --version 2>&1 | grep -m1 "^prometheus")"
