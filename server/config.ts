@@ -43,6 +43,15 @@ export interface Config {
   heartbeat: { intervalMs: number; timeoutMs: number };
   /** How presence keeps time (server/chat/presence.ts: PresenceTimings). */
   presence: PresenceTimings;
+  /**
+   * A graceful stop (server/guards/drain.ts): its connections are closed in batches over
+   * `spreadMs`, so that their clients move to other replicas as a trickle; then `io.close()` waits
+   * for every connection to end. A client that stopped reading (a frozen process, a full socket
+   * buffer) never answers the WebSocket close, and `ws` would give it 30 s, longer than a stop may
+   * take: WebSockets still open after `closeGraceMs` are cut (only those: cutting every connection
+   * made the rolling-restart test lose messages, on the message path before server/chat/delivery.ts).
+   */
+  drain: { spreadMs: number; closeGraceMs: number };
   /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
   metrics: boolean;
 }
@@ -153,6 +162,8 @@ const envSchema = z.object({
   PRESENCE_INTERVAL_MS: positiveNumber(1000, { whole: true }),
   PRESENCE_GRACE_MS: positiveNumber(5000, { whole: true }),
   PRESENCE_CROWD_SPACING_MS: positiveNumber(5000, { whole: true }),
+  DRAIN_SPREAD_MS: positiveNumber(2000, { whole: true }),
+  DRAIN_CLOSE_GRACE_MS: positiveNumber(1000, { whole: true }),
   METRICS: z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
 });
 
@@ -192,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     roomLimit: values.ROOM_LIMIT,
     heartbeat: { intervalMs: values.PING_INTERVAL_MS, timeoutMs: values.PING_TIMEOUT_MS },
     presence: { intervalMs: values.PRESENCE_INTERVAL_MS, graceMs: values.PRESENCE_GRACE_MS, crowdSpacingMs: values.PRESENCE_CROWD_SPACING_MS },
+    drain: { spreadMs: values.DRAIN_SPREAD_MS, closeGraceMs: values.DRAIN_CLOSE_GRACE_MS },
     metrics: values.METRICS === 'on',
   };
 }

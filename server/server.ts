@@ -43,15 +43,6 @@ export interface RunningChatServer {
 export const MAX_FRAME_BYTES = MAX_MESSAGE_LENGTH * 4 + 4096;
 
 /**
- * How long closing may wait for clients to finish the WebSocket close handshake. A client that
- * stopped reading (a frozen process, a full socket buffer) never answers, and `io.close()` waits
- * for every connection to end: the `ws` library gives such a peer 30 s, longer than a shutdown may
- * take. The WebSockets still open after this are cut (only those: cutting every connection made
- * the rolling-restart test lose messages; not understood yet).
- */
-export const CLOSE_GRACE_MS = 1000;
-
-/**
  * Wires the pieces together: Redis (or none), the rooms' message logs, Express, Socket.IO, the
  * delivery of messages, the rooms, the chat handlers and presence.
  */
@@ -134,7 +125,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     const cutUnanswered = setTimeout(() => {
       if (webSockets.size > 0) logger.warn({ connections: webSockets.size }, 'cutting WebSockets whose clients did not answer the close');
       for (const connection of webSockets) connection.destroy();
-    }, CLOSE_GRACE_MS);
+    }, config.drain.closeGraceMs);
     await io.close();
     clearTimeout(cutUnanswered);
     await redis?.close();
@@ -150,7 +141,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
       logger.info({ connections: io.of('/').sockets.size }, 'draining: closing connections in batches');
       metrics.drainStarted();
       metrics.drainClosed(io.of('/').sockets.size);
-      await closeConnectionsInBatches(io);
+      await closeConnectionsInBatches(io, config.drain.spreadMs);
       await close();
     },
     close,

@@ -33,6 +33,7 @@ const DEFAULTS = {
   roomLimit: 50,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
   presence: { intervalMs: 1000, graceMs: 5000, crowdSpacingMs: 5000 },
+  drain: { spreadMs: 2000, closeGraceMs: 1000 },
   metrics: true,
 };
 
@@ -58,6 +59,8 @@ describe('loadConfig', () => {
       PRESENCE_INTERVAL_MS: '',
       PRESENCE_GRACE_MS: '',
       PRESENCE_CROWD_SPACING_MS: '',
+      DRAIN_SPREAD_MS: '',
+      DRAIN_CLOSE_GRACE_MS: '',
       METRICS: '',
     };
     assert.deepEqual(loadConfig(empty), DEFAULTS);
@@ -83,6 +86,8 @@ describe('loadConfig', () => {
       PRESENCE_INTERVAL_MS: '200',
       PRESENCE_GRACE_MS: '900',
       PRESENCE_CROWD_SPACING_MS: '1500',
+      DRAIN_SPREAD_MS: '300',
+      DRAIN_CLOSE_GRACE_MS: '400',
       METRICS: 'off',
     };
     assert.deepEqual(loadConfig(env), {
@@ -100,6 +105,7 @@ describe('loadConfig', () => {
       roomLimit: 5,
       heartbeat: { intervalMs: 500, timeoutMs: 700 },
       presence: { intervalMs: 200, graceMs: 900, crowdSpacingMs: 1500 },
+      drain: { spreadMs: 300, closeGraceMs: 400 },
       metrics: false,
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);

@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startService, waitUntilReady, type ChildService } from '../lab/cluster/child-process.js';
 import { redisUrlFor } from '../lab/cluster/cluster.js';
-import { CLOSE_GRACE_MS } from '../server/server.js';
-import { DRAIN_SPREAD_MS } from '../server/guards/drain.js';
 import { connectChatClient, freePort, makeTempDir, PROJECT_ROOT, startRedis, startReplica, withTimeout } from './helpers.js';
 
 const WEBSOCKET_CLIENT = join(PROJECT_ROOT, 'test', 'fixtures', 'websocket-client.ts');
 /** The drain's spread and the grace for unanswered closes, with a margin: well under the 8 s watchdog of server/main.ts. */
+/** The replica's drain timings (DRAIN_SPREAD_MS, DRAIN_CLOSE_GRACE_MS): the defaults, set here. */
+const DRAIN_SPREAD_MS = 2000;
+const CLOSE_GRACE_MS = 1000;
 const STOP_BUDGET_MS = DRAIN_SPREAD_MS + CLOSE_GRACE_MS + 2000;
 
 let dir: string;
@@ -36,7 +37,8 @@ after(async () => {
 test('SIGTERM with one client frozen while it holds a WebSocket: the replica exits 0 within its budget, and the other client is closed', async (t) => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const replica = await startReplica({ number: 1, port, redisUrl, dir });
+  const env = { DRAIN_SPREAD_MS: String(DRAIN_SPREAD_MS), DRAIN_CLOSE_GRACE_MS: String(CLOSE_GRACE_MS) };
+  const replica = await startReplica({ number: 1, port, redisUrl, dir, env });
   t.after(() => replica.stop());
 
   const frozen = startService('frozen client', process.execPath, ['--import', 'tsx', WEBSOCKET_CLIENT, url], { logFile: join(dir, 'frozen-client.log') });

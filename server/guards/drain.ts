@@ -7,12 +7,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ChatServer } from '../chat/chat.js';
 
-/** Connections are closed in this many batches… */
+/** Connections are closed in this many batches, spread over about `spreadMs` (config: DRAIN_SPREAD_MS). */
 const DRAIN_BATCHES = 10;
-/** …spread over about this long. */
-export const DRAIN_SPREAD_MS = 2000;
 
-export async function closeConnectionsInBatches(io: ChatServer, spreadMs = DRAIN_SPREAD_MS): Promise<void> {
+export async function closeConnectionsInBatches(io: ChatServer, spreadMs: number): Promise<void> {
   // This replica's own sockets. (io.disconnectSockets() would go through the adapter to every
   // replica's.) Closing the connection rather than disconnecting the socket is what makes clients
   // reconnect by themselves: Socket.IO clients do not retry after "io server disconnect".

@@ -54,7 +54,7 @@ export interface RedisConnection {
 }
 
 /** One Redis (its URL), or a Redis Cluster (some of its nodes' URLs). */
-export type RedisTarget = { url: string } | { clusterNodes: string[] };
+type RedisTarget = { url: string } | { clusterNodes: string[] };
 
 const CLIENT_OPTIONS = {
   // node-redis would otherwise queue commands while disconnected and run them on reconnect,
