@@ -315,10 +315,11 @@ function describeFaults(adapter: RedisAdapterKind, options: { withCatchUpProtoco
     });
 
     test('catch up with something that is not a message id: an error that says so, and the replica stays up', async (t) => {
-      for (const bad of ['yesterday', 42, { id: '1-0' }, '']) {
+      for (const bad of ['yesterday', 42, '', { room: 'general', afterId: 'yesterday' }]) {
         const answer = await catchUp(t, replica(1).url, bad);
         assert.deepEqual(answer, { ok: false, error: 'afterId must be a message id such as 1700000000000-0, or null' });
       }
+      assert.deepEqual(await catchUp(t, replica(1).url, { id: '1-0' }), { ok: false, error: 'catch up takes { room, afterId }, or an afterId' });
       assert.equal((await getHealth(replica(1).url)).status, 200);
     });
   }

@@ -135,14 +135,20 @@ export function deeplyNested(levels: number): unknown {
 /** Event names the server does not handle: its own, prototype-ish ones, and ones nobody uses. */
 const UNHANDLED_EVENTS = ['welcome', 'position', 'presence', 'left', 'nope', '', '__proto__', 'constructor', 'hasOwnProperty', 'x'.repeat(300)];
 
+/** The rooms' requests (server/rooms.ts). */
+const ROOM_EVENTS = ['join', 'leave', 'create room'];
+
 /** Mostly the events the server handles (shared/events.ts), where bugs would be. */
 export function randomEventName(random: SeededRandom): string {
   const roll = random.next();
-  return roll < 0.5 ? 'chat message' : roll < 0.6 ? 'catch up' : roll < 0.75 ? 'typing' : random.pick(UNHANDLED_EVENTS);
+  if (roll < 0.45) return 'chat message';
+  if (roll < 0.55) return 'catch up';
+  if (roll < 0.65) return 'typing';
+  return roll < 0.75 ? random.pick(ROOM_EVENTS) : random.pick(UNHANDLED_EVENTS);
 }
 
 /**
- * The arguments of an event: for 'chat message', usually something shaped like `{ text, key }`
+ * The arguments of an event: for 'chat message', usually something shaped like `{ text, room, key }`
  * with wrong or borderline values and extra fields, so that the validation is what gets fuzzed;
  * otherwise any values.
  */
@@ -151,6 +157,7 @@ export function randomEventArgs(random: SeededRandom, event: string): unknown[] 
   if (event === 'chat message' && random.chance(0.7)) {
     const fields: [string, unknown][] = [['text', random.chance(0.7) ? randomString(random) : randomValue(random)]];
     if (random.chance(0.6)) fields.push(['key', random.chance(0.7) ? randomString(random) : randomValue(random)]);
+    if (random.chance(0.3)) fields.push(['room', random.chance(0.7) ? randomString(random) : randomValue(random)]);
     if (random.chance(0.2)) fields.push([random.pick(SPECIAL_KEYS), randomValue(random)]);
     args[0] = random.chance(0.2) ? randomString(random) : Object.fromEntries(fields);
   }

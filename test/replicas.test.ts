@@ -123,7 +123,7 @@ for (const adapter of REDIS_ADAPTER_KINDS)
       sender.on('chat message', (message) => received.push(message));
 
       const refusals: [payload: unknown, error: string][] = [
-        [42, 'message must be text, or { text, key }'],
+        [42, 'message must be text, or { text, room, key }'],
         [{ text: 42 }, 'message must be text'],
         [{ text: 'hi', key: 'not a key' }, 'key must be 8-64 letters, digits, - or _'],
         ['', 'message is empty'],
