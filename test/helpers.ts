@@ -10,9 +10,12 @@ import { Agent, get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../lab/cluster/topology.js';
+import type { ChildService } from '../lab/cluster/child-process.js';
+import { startReplica } from '../lab/cluster/cluster.js';
 import { CatchUp } from '../client/catch-up.js';
 import { Outbox } from '../client/outbox.js';
 import { Timeline } from '../client/timeline.js';
@@ -313,6 +316,44 @@ export class ListeningClient {
   close(): void {
     this.socket.close();
   }
+}
+
+/**
+ * Replicas numbered `numbers`, started at once, each on a free port, with `env`; `client` connects a
+ * ListeningClient to one of them that closes when the test ends.
+ */
+export async function startTestReplicas(options: { numbers: number[]; dir: string; redisUrl?: string; env: NodeJS.ProcessEnv }) {
+  const urls = new Map<number, string>();
+  const services: ChildService[] = [];
+  const stop = async () => {
+    await Promise.all(services.map((service) => service.stop()));
+  };
+  try {
+    await Promise.all(
+      options.numbers.map(async (number) => {
+        const port = await freePort();
+        services.push(await startReplica({ number, port, redisUrl: options.redisUrl, dir: options.dir, env: options.env }));
+        urls.set(number, `http://127.0.0.1:${port}`);
+      }),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const url = (number: number) => {
+    const found = urls.get(number);
+    assert.ok(found, `replica ${number} was not started`);
+    return found;
+  };
+  return {
+    url,
+    async client(t: TestContext, number: number, clientOptions: Parameters<typeof ListeningClient.connect>[1] = {}): Promise<ListeningClient> {
+      const client = await ListeningClient.connect(url(number), clientOptions);
+      t.after(() => client.close());
+      return client;
+    },
+    stop,
+  };
 }
 
 /** Each text's number of copies in a timeline: 2 would mean one message logged twice. */

@@ -8,13 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from 'redis';
-import type { ChildService } from '../lab/cluster/child-process.js';
 import { REDIS_CLUSTER_SIZE, startRedisCluster, type RunningRedisCluster } from '../lab/cluster/redis-cluster.js';
 import { logKey } from '../server/redis/redis-message-log.js';
-import { assertExactlyOnce, EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startReplica } from './helpers.js';
+import { assertExactlyOnce, EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startTestReplicas } from './helpers.js';
 
 const POSITION_INTERVAL_MS = 300;
 /** A primary unreachable this long is replaced by its replica. */
@@ -41,40 +40,25 @@ async function startChat(options: { waitReplicas: number }) {
     REDIS_WAIT_REPLICAS: String(options.waitReplicas),
     POSITION_INTERVAL_MS: String(POSITION_INTERVAL_MS),
   };
-  const urls = new Map<number, string>();
-  const services: ChildService[] = [];
-  try {
-    await Promise.all(
-      [1, 2, 3].map(async (number) => {
-        const port = await freePort();
-        services.push(await startReplica({ number, port, dir, env }));
-        urls.set(number, `http://127.0.0.1:${port}`);
-      }),
-    );
-  } catch (err) {
-    await Promise.all(services.map((service) => service.stop()));
+  const replicas = await startTestReplicas({ numbers: [1, 2, 3], dir, env }).catch(async (err) => {
     await redis.stop();
     throw err;
-  }
+  });
   return {
     redis,
     ports,
+    client: replicas.client,
     /** Creates `rooms` through a client of replica 1. */
     async createRooms(rooms: string[]): Promise<void> {
-      const creator = await ListeningClient.connect(urls.get(1)!);
+      const creator = await ListeningClient.connect(replicas.url(1));
       try {
         for (const room of rooms) assert.deepEqual(await creator.socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('create room', room), { ok: true, room });
       } finally {
         creator.close();
       }
     },
-    async client(t: TestContext, number: number, options: { room?: string; name?: string; reconnection?: boolean } = {}): Promise<ListeningClient> {
-      const client = await ListeningClient.connect(urls.get(number)!, options);
-      t.after(() => client.close());
-      return client;
-    },
     async stop(): Promise<void> {
-      await Promise.all(services.map((service) => service.stop()));
+      await replicas.stop();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -6,22 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
-import type { ChildService } from '../lab/cluster/child-process.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { DEFAULT_ROOM, MAX_JOINED_ROOMS, type CatchUpResult, type RoomResult } from '../shared/events.js';
 import {
   assertExactlyOnce,
   EVENT_TIMEOUT_MS,
   freePort,
-  ListeningClient,
+  type ListeningClient,
   makeTempDir,
   WITHOUT_RATE_LIMIT,
   pollUntil,
   startRedis,
-  startReplica,
+  startTestReplicas,
   withTimeout,
   type ChatSocket,
 } from './helpers.js';
@@ -37,24 +36,14 @@ async function startCluster(adapter: RedisAdapterKind) {
   const redisPort = await freePort();
   const redis = await startRedis({ port: redisPort, dir });
   const env = { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter, ROOM_LIMIT: String(ROOM_LIMIT), POSITION_INTERVAL_MS: String(POSITION_INTERVAL_MS) };
-  const urls = new Map<number, string>();
-  const services: ChildService[] = [];
-  await Promise.all(
-    [1, 2, 3].map(async (number) => {
-      const port = await freePort();
-      services.push(await startReplica({ number, port, redisUrl: `redis://127.0.0.1:${redisPort}`, dir, env }));
-      urls.set(number, `http://127.0.0.1:${port}`);
-    }),
-  );
+  const replicas = await startTestReplicas({ numbers: [1, 2, 3], dir, redisUrl: `redis://127.0.0.1:${redisPort}`, env }).catch(async (err) => {
+    await redis.stop();
+    throw err;
+  });
   return {
-    url: (number: number) => urls.get(number)!,
-    async client(t: TestContext, number: number, options: { room?: string; name?: string } = {}): Promise<ListeningClient> {
-      const client = await ListeningClient.connect(urls.get(number)!, options);
-      t.after(() => client.close());
-      return client;
-    },
+    ...replicas,
     async stop(): Promise<void> {
-      await Promise.all(services.map((service) => service.stop()));
+      await replicas.stop();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -64,10 +64,10 @@ export interface Delivery {
 /** `{ room, afterId }`, or a bare afterId for DEFAULT_ROOM (shared/events.ts). */
 function parseCatchUpRequest(request: unknown): { ok: true; room: string; afterId: string | null } | { ok: false; error: string } {
   const isAfterId = (value: unknown): value is string | null => value === null || isLogId(value);
-  if (request === null || typeof request === 'string') {
+  if (typeof request !== 'object' || request === null) {
     return isAfterId(request) ? { ok: true, room: DEFAULT_ROOM, afterId: request } : { ok: false, error: AFTER_ID_ERROR };
   }
-  if (typeof request !== 'object' || Object.keys(request).some((field) => field !== 'room' && field !== 'afterId')) {
+  if (Object.keys(request).some((field) => field !== 'room' && field !== 'afterId')) {
     return { ok: false, error: 'catch up takes { room, afterId }, or an afterId' };
   }
   const { room, afterId } = request as { room?: unknown; afterId?: unknown };

@@ -171,14 +171,16 @@ export function startPresence(options: {
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
-    const rooms: Record<string, string[]> = {};
+    // Sets: a crowd of thousands in one room must not cost thousands squared.
+    const namesByRoom = new Map<string, Set<string>>();
     for (const socket of io.of('/').sockets.values()) {
       people[socket.data.name] = (people[socket.data.name] ?? 0) + 1;
       for (const room of chatRoomsAmong(socket.rooms)) {
-        const names = rooms[room] ?? [];
-        if (!names.includes(socket.data.name)) rooms[room] = [...names, socket.data.name];
+        const names = namesByRoom.get(room) ?? new Set<string>();
+        namesByRoom.set(room, names.add(socket.data.name));
       }
     }
+    const rooms = Object.fromEntries([...namesByRoom].map(([room, names]) => [room, [...names]]));
     return { id, instance, since, ...(url ? { url } : {}), connections: io.of('/').sockets.size, people, rooms };
   }
 
