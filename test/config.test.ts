@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../server/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../server/config.js';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable`, and returns its message. */
 function refusal(env: NodeJS.ProcessEnv, variable: string): string {
@@ -43,26 +43,7 @@ describe('loadConfig', () => {
   });
 
   test('an empty variable counts as unset', () => {
-    const empty = {
-      PORT: '',
-      NODE_NUMBER: '',
-      REDIS_URL: '',
-      REDIS_ADAPTER: '',
-      PUBLIC_URL: '',
-      ALLOWED_ORIGINS: '',
-      RATE_LIMIT_BURST: '',
-      RATE_LIMIT_PER_SECOND: '',
-      MESSAGE_LOG_CAPACITY: '',
-      POSITION_INTERVAL_MS: '',
-      PING_INTERVAL_MS: '',
-      PING_TIMEOUT_MS: '',
-      PRESENCE_INTERVAL_MS: '',
-      PRESENCE_GRACE_MS: '',
-      PRESENCE_CROWD_SPACING_MS: '',
-      DRAIN_SPREAD_MS: '',
-      DRAIN_CLOSE_GRACE_MS: '',
-      METRICS: '',
-    };
+    const empty = Object.fromEntries(CONFIG_VARIABLES.map((name) => [name, '']));
     assert.deepEqual(loadConfig(empty), DEFAULTS);
   });
 
