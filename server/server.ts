@@ -17,7 +17,7 @@ import { createRedisPresenceStore } from './redis/redis-presence.js';
 import { createRedisRoomStore } from './redis/redis-rooms.js';
 import { createMemoryRoomStore, startRooms } from './chat/rooms.js';
 import { limitEventRate } from './guards/rate-limit.js';
-import { closeIfFallingBehind } from './guards/slow-readers.js';
+import { closeSlowReaders } from './guards/slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
 
 /** A replica that is listening. */
@@ -83,10 +83,8 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     pingTimeout: config.heartbeat.timeoutMs,
   });
   metrics.watch(io);
-  io.on('connection', (socket) => {
-    limitEventRate(socket, config.rateLimit, metrics);
-    closeIfFallingBehind(socket, logger, metrics);
-  });
+  io.on('connection', (socket) => limitEventRate(socket, config.rateLimit, metrics));
+  closeSlowReaders(io, logger, metrics, stopping.signal);
   const delivery = startDelivery({
     io,
     logs,
