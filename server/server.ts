@@ -71,9 +71,13 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const httpServer = createServer(app);
   // The WebSocket connections, so that closing can cut the ones whose clients do not answer.
   const webSockets = new Set<Duplex>();
+  // One listener for all of them (`this` is the connection that closed), rather than a closure each.
+  function forget(this: Duplex) {
+    webSockets.delete(this);
+  }
   httpServer.on('upgrade', (_request, connection: Duplex) => {
     webSockets.add(connection);
-    connection.once('close', () => webSockets.delete(connection));
+    connection.on('close', forget);
   });
   const io: ChatServer = new Server(httpServer, {
     adapter: redis?.adapter,
