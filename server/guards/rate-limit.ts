@@ -44,8 +44,14 @@ export function limitEventRate(socket: Socket, limit: { burst: number; perSecond
   let sending: TokenBucket | undefined;
   let catchingUp: TokenBucket | undefined;
   socket.use((event, next) => {
-    const bucket =
-      event[0] === 'catch up' ? (catchingUp ??= new TokenBucket(limit.burst, limit.perSecond)) : (sending ??= new TokenBucket(limit.burst, limit.perSecond));
+    let bucket: TokenBucket;
+    if (event[0] === 'catch up') {
+      catchingUp ??= new TokenBucket(limit.burst, limit.perSecond);
+      bucket = catchingUp;
+    } else {
+      sending ??= new TokenBucket(limit.burst, limit.perSecond);
+      bucket = sending;
+    }
     if (bucket.take()) return next();
     metrics.rateLimited(String(event[0]));
     const ack = event.at(-1);
