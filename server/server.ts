@@ -19,6 +19,7 @@ import { createMemoryRoomStore, startRooms } from './chat/rooms.js';
 import { limitEventRate } from './guards/rate-limit.js';
 import { closeSlowReaders } from './guards/slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
+import { batchWrites } from './write-batching.js';
 
 /** A replica that is listening. */
 export interface RunningChatServer {
@@ -87,6 +88,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     pingTimeout: config.heartbeat.timeoutMs,
   });
   metrics.watch(io);
+  batchWrites(io.engine);
   io.on('connection', (socket) => limitEventRate(socket, config.rateLimit, metrics));
   closeSlowReaders(io, logger, metrics, stopping.signal);
   const delivery = startDelivery({
