@@ -44,7 +44,8 @@ const onlySetups = option('setups')?.split(',');
 const PLAN = quick
   ? {
       workers: 2,
-      idleSteps: [40, 120],
+      idleSteps: [80],
+      heapDiffWarmUp: 20,
       heapDiffClients: 40,
       clients: 40,
       messagesPerSecond: 10,
@@ -56,7 +57,8 @@ const PLAN = quick
   : {
       workers: 2,
       idleSteps: [2000, 8000],
-      heapDiffClients: 2000,
+      heapDiffWarmUp: 200,
+      heapDiffClients: 1000,
       clients: 1000,
       messagesPerSecond: 10,
       windowMs: 3000,
@@ -107,6 +109,8 @@ interface Window {
   lost: number;
   /** Deliveries beyond one per member, counted per message id. */
   duplicated: number;
+  /** Messages that reached fewer clients than their room has: one replica's share, or a few clients? */
+  incompleteMessages: number;
   disconnects: Record<string, number>;
   deliveriesPerSecond: number;
   /** From the probes, one full client per replica: same replica as the sender's, and through Redis. */
@@ -118,7 +122,7 @@ interface Window {
   generatorMachineShare: number;
   /** Each Redis process's commands and CPU in the window (a Redis Cluster has six). */
   redisNodes: { port: number; role: string; commands: number; cpuMicros: number }[];
-  /** Redis commands per acknowledged message, by command. */
+  /** Redis commands per acknowledged message, by command, on the primaries. */
   redisCommandsPerMessage: Record<string, number>;
 }
 
@@ -261,6 +265,9 @@ function percentiles(values: number[]): Latencies {
 const round = (value: number, digits = 0) => Number(value.toFixed(digits));
 const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
+/** What the benchmark's own Redis client runs to take a snapshot: left out of Redis's work. */
+const SNAPSHOT_COMMANDS = new Set(['info', 'auth', 'hello', 'client|setinfo']);
+
 /** Each Redis process's command counts (INFO commandstats), role and CPU time. */
 async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role: string; calls: Record<string, number>; cpuMicros: number }[]> {
   return Promise.all(
@@ -324,17 +331,25 @@ async function measureWindow(
   }
   const cpuAfter = cpuSnapshot(setup);
   const redisAfter = await redisSnapshot(setup);
-  const { delivered, expected, duplicated, acknowledged } = count(reports);
+  const { delivered, expected, duplicated, incomplete, acknowledged } = count(reports);
   const latencies = probes.take();
-  const redisNodes = redisAfter.map((after, n) => {
-    const before = redisBefore[n]!;
-    // Less the snapshots' own INFO (and the client's HELLO or AUTH on connecting).
-    const commands = sum(Object.entries(after.calls).map(([command, calls]) => calls - (before.calls[command] ?? 0))) - 2;
-    return { port: after.port, role: after.role, commands, cpuMicros: Math.round(after.cpuMicros - before.cpuMicros) };
-  });
+  const ran = (n: number) => {
+    const before = redisBefore[n]!.calls;
+    return Object.entries(redisAfter[n]!.calls)
+      .filter(([command]) => !SNAPSHOT_COMMANDS.has(command))
+      .map(([command, calls]) => [command, calls - (before[command] ?? 0)] as const)
+      .filter(([, calls]) => calls > 0);
+  };
+  const redisNodes = redisAfter.map((after, n) => ({
+    port: after.port,
+    role: after.role,
+    commands: sum(ran(n).map(([, calls]) => calls)),
+    cpuMicros: Math.round(after.cpuMicros - redisBefore[n]!.cpuMicros),
+  }));
+  // Primaries only: a Redis Cluster's replicas run every write again, and would count it twice.
   const byCommand: Record<string, number> = {};
-  for (const [n, after] of redisAfter.entries())
-    for (const [command, calls] of Object.entries(after.calls)) byCommand[command] = (byCommand[command] ?? 0) + calls - (redisBefore[n]!.calls[command] ?? 0);
+  for (const [n, node] of redisNodes.entries())
+    if (node.role === 'master') for (const [command, calls] of ran(n)) byCommand[command] = (byCommand[command] ?? 0) + calls;
   const perDelivery = (micros: number) => (delivered ? round(micros / delivered, 2) : NaN);
   const generatorCores = sum(reports.map((report) => report.cpuShare));
   return {
@@ -343,6 +358,7 @@ async function measureWindow(
     delivered,
     lost: expected - delivered,
     duplicated,
+    incompleteMessages: incomplete,
     disconnects: countBy(reports.flatMap((report) => report.disconnects)),
     deliveriesPerSecond: Math.round(delivered / (durationMs / 1000)),
     sameReplica: percentiles(latencies.same),
@@ -356,9 +372,7 @@ async function measureWindow(
     generatorMachineShare: round(generatorCores / cpus().length, 2),
     redisNodes,
     redisCommandsPerMessage: Object.fromEntries(
-      Object.entries(byCommand)
-        .filter(([command, calls]) => calls > 0 && command !== 'info' && command !== 'hello' && command !== 'auth')
-        .map(([command, calls]) => [command, acknowledged ? round(calls / acknowledged, 3) : NaN]),
+      Object.entries(byCommand).map(([command, calls]) => [command, acknowledged ? round(calls / acknowledged, 3) : NaN]),
     ),
   };
 }
@@ -368,12 +382,20 @@ async function measureWindow(
  * whose acknowledgement timed out may still be delivered: it counts for neither). A message one
  * client got twice and another never shows as neither: this counts copies per message, not per client.
  */
-function count(reports: WorkerReport[]): { delivered: number; expected: number; duplicated: number; received: number; acknowledged: number } {
+function count(reports: WorkerReport[]): {
+  delivered: number;
+  expected: number;
+  duplicated: number;
+  incomplete: number;
+  received: number;
+  acknowledged: number;
+} {
   const members = (room: string) =>
     room === DEFAULT_ROOM ? sum(reports.map((report) => report.connected)) : sum(reports.map((report) => report.members[room] ?? 0));
   let delivered = 0;
   let expected = 0;
   let duplicated = 0;
+  let incomplete = 0;
   let acknowledged = 0;
   for (const report of reports)
     for (const [room, ids] of Object.entries(report.acknowledged)) {
@@ -383,11 +405,12 @@ function count(reports: WorkerReport[]): { delivered: number; expected: number; 
         const received = sum(reports.map((other) => other.receivedBy[id] ?? 0));
         delivered += Math.min(received, recipients);
         duplicated += Math.max(0, received - recipients);
+        if (received < recipients) incomplete += 1;
         expected += recipients;
       }
     }
   const received = sum(reports.map((report) => sum(Object.values(report.receivedBy))));
-  return { delivered, expected, duplicated, received, acknowledged };
+  return { delivered, expected, duplicated, incomplete, received, acknowledged };
 }
 
 function countBy(values: string[]): Record<string, number> {
@@ -467,53 +490,51 @@ async function waitForConnections(setup: RunningSetup, connections: number): Pro
   }
 }
 
-/**
- * Idle clients in steps: memory per connection after each, and the connect time of each. With
- * `heapDiff`, then one more step, unmeasured (a heap snapshot grows the replica's RSS), between
- * two heap snapshots of the first replica: the snapshots are taken with clients connected already,
- * since the first connections also compile code.
- */
-async function measureIdle(
-  setup: RunningSetup,
-  workers: LoadWorkers,
-  inspectors: Inspector[],
-  heapDiff: boolean,
-): Promise<{ steps: IdleStep[]; heap: HeapDiffSummary | null }> {
-  try {
-    let before = await memory(setup, inspectors);
-    const steps: IdleStep[] = [];
-    let connected = 0;
-    for (const target of PLAN.idleSteps) {
-      progress(`idle: connecting up to ${target} clients`);
-      const reports = await workers.connect(setup.url, target - connected);
-      const added = sum(reports.map((report) => report.connected)) - connected;
-      connected += added;
-      const now = await memory(setup, inspectors);
-      const per = (from: number, to: number) => Math.round((to - from) / added);
-      steps.push({
-        clients: connected,
-        failed: sum(reports.map((report) => report.failed)),
-        connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
-        perConnection: {
-          replicaHeap: per(before.replicas.heapUsed, now.replicas.heapUsed),
-          replicaRss: per(before.replicas.rss, now.replicas.rss),
-          front: per(before.front, now.front),
-          redis: per(before.redis, now.redis),
-        },
-      });
-      before = now;
-    }
-    if (!heapDiff) return { steps, heap: null };
-    progress(`heap snapshots of replica 1 around ${PLAN.heapDiffClients} more clients`);
-    const [inspector] = inspectors;
-    const held = await connectionsOf(setup.replicas[0]!.url);
-    const census = await inspector!.heapCensus();
-    await workers.connect(setup.url, PLAN.heapDiffClients);
-    const added = (await connectionsOf(setup.replicas[0]!.url)) - held;
-    return { steps, heap: diffCensus(census, await inspector!.heapCensus(), added) };
-  } finally {
-    await workers.disconnect(setup, 0);
+/** Idle clients in steps: memory per connection after each, and the connect time of each. */
+async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<IdleStep[]> {
+  let before = await memory(setup, inspectors);
+  const steps: IdleStep[] = [];
+  let connected = 0;
+  for (const target of PLAN.idleSteps) {
+    progress(`idle: connecting up to ${target} clients`);
+    const reports = await workers.connect(setup.url, target - connected);
+    const added = sum(reports.map((report) => report.connected)) - connected;
+    connected += added;
+    const now = await memory(setup, inspectors);
+    const per = (from: number, to: number) => Math.round((to - from) / added);
+    steps.push({
+      clients: connected,
+      failed: sum(reports.map((report) => report.failed)),
+      connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
+      perConnection: {
+        replicaHeap: per(before.replicas.heapUsed, now.replicas.heapUsed),
+        replicaRss: per(before.replicas.rss, now.replicas.rss),
+        front: per(before.front, now.front),
+        redis: per(before.redis, now.redis),
+      },
+    });
+    before = now;
   }
+  await workers.disconnect(setup, 0);
+  return steps;
+}
+
+/**
+ * What the first replica's heap gains per idle connection, by constructor: two heap snapshots
+ * around `heapDiffClients` clients. Before the measured steps, while the heap is small (a snapshot
+ * of thousands of connections takes half a minute), and after a few clients have come and gone,
+ * so that the code they run is compiled already and not counted as theirs.
+ */
+async function measureHeapDiff(setup: RunningSetup, workers: LoadWorkers, inspector: Inspector): Promise<HeapDiffSummary> {
+  progress(`heap snapshots of replica 1 around ${PLAN.heapDiffClients} idle clients`);
+  await workers.connect(setup.url, PLAN.heapDiffWarmUp);
+  await workers.disconnect(setup, 0);
+  const census = await inspector.heapCensus();
+  await workers.connect(setup.url, PLAN.heapDiffClients);
+  const added = await connectionsOf(setup.replicas[0]!.url);
+  const summary = diffCensus(census, await inspector.heapCensus(), added);
+  await workers.disconnect(setup, 0);
+  return summary;
 }
 
 async function connectionsOf(replicaUrl: string): Promise<number> {
@@ -536,8 +557,8 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
   const inspectors = await Promise.all(setup.replicas.map((replica) => Inspector.attach(replica.logFile)));
   let probes: Probes | undefined;
   try {
-    const idle = await measureIdle(setup, workers, inspectors, extras !== undefined);
-    if (extras) extras.heap = idle.heap;
+    if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
+    const idle = await measureIdle(setup, workers, inspectors);
     probes = await Probes.connect(setup);
     await workers.connect(setup.url, PLAN.clients);
     progress(`fan-out: ${PLAN.clients} clients, ${PLAN.messagesPerSecond} messages/s, ${PLAN.windows} × ${PLAN.windowMs / 1000} s`);
@@ -558,7 +579,7 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
       rooms = await runScenario(setup, probes, workers, PLAN.clients, PLAN.roomMessagesPerSecond, true);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
-    return { setup: name, about: setup.definition.about, idle: idle.steps, fanout, rooms };
+    return { setup: name, about: setup.definition.about, idle, fanout, rooms };
   } finally {
     probes?.close();
     for (const inspector of inspectors) inspector.close();

@@ -14,7 +14,7 @@ interface ChartInput {
   }[];
 }
 
-/** Bars drawn side by side under one label. */
+/** Bars drawn side by side above one label. */
 interface BarGroup {
   label: string;
   bars: { value: number; color: string }[];
@@ -56,13 +56,11 @@ function barGroups(groups: BarGroup[], x0: number, width: number): string {
           `<text x="${(x + barWidth * 0.45).toFixed(1)}" y="${(y - 4).toFixed(1)}" font-size="9" text-anchor="middle">${formatValue(value)}</text>`
         );
       });
-      const labelLines = label
-        .split('\n')
-        .map(
-          (line, n) =>
-            `<text x="${(groupX + slot * 0.4).toFixed(1)}" y="${PANEL_TOP + PANEL_HEIGHT + 14 + n * 12}" font-size="10" text-anchor="middle">${escapeXml(line)}</text>`,
-        );
-      return [...rects, ...labelLines].join('');
+      // Slanted: ten setup names side by side would overlap.
+      const labelX = (groupX + slot * 0.4).toFixed(1);
+      const labelY = PANEL_TOP + PANEL_HEIGHT + 14;
+      const labelText = `<text x="${labelX}" y="${labelY}" font-size="10" text-anchor="end" transform="rotate(-30 ${labelX} ${labelY})">${escapeXml(label)}</text>`;
+      return [...rects, labelText].join('');
     })
     .join('\n');
 }
