@@ -8,8 +8,9 @@
  * - **CPU per delivery**: the replicas', the front's and Redis's own CPU time (/proc) over a window
  *   of messages at a fixed rate the generators carry easily, divided by the deliveries, repeated
  *   `windows` times for the spread; deliveries/s and p50/p99 from one full client per replica;
- * - with rooms, the same with messages spread over several rooms, each Redis node's share, and the
- *   adapter packets each replica received and had no member for.
+ * - with rooms, the same with messages spread over several rooms, each room's members all on one
+ *   replica: each Redis node's share, and the adapter packets each replica received and had no
+ *   member for.
  * For the reference it also writes a CPU profile summary of one replica during a window and a
  * heap-snapshot diff of one replica per idle connection, next to the JSON and the chart.
  * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
@@ -51,7 +52,7 @@ const PLAN = quick
       messagesPerSecond: 10,
       windowMs: 600,
       windows: 1,
-      rooms: 2,
+      rooms: 4,
       roomMessagesPerSecond: 10,
     }
   : {
@@ -77,11 +78,12 @@ const SETTLE_QUIET_MS = 2000;
 const ADDRESSES_PER_WORKER = 100;
 
 /**
- * ISSUE 18: the replica metric counting adapter packets received for a room with / without a local
- * member is being added on another branch. Its name goes here once merged; until then (or on a
- * server without it) the rooms scenario reports `adapterPackets: null`.
+ * ISSUE 18: the replica metric counting the adapter packets a replica receives, for a room it has
+ * members of or not (`for_local_members="yes"|"no"`), added on the branch issue-18-faults (6172f7e)
+ * and not merged here yet. The one place it is read: a server without it (this branch until the
+ * merge, the baseline, METRICS=off) gives `adapterPackets: null`.
  */
-const ADAPTER_PACKETS_METRIC: string | undefined = undefined;
+const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
 
 /** What each replica still holds once the load clients are gone: the latency probe. */
 const PROBES_PER_REPLICA = 1;
@@ -182,12 +184,12 @@ class LoadWorkers {
   }
 
   /** `clients` more clients, spread over the workers; each worker uses its own 127.0.N.M addresses. */
-  async connect(url: string, clients: number, rooms?: string[]): Promise<WorkerReport[]> {
+  async connect(url: string, clients: number, roomsByInstance?: Record<string, string[]>): Promise<WorkerReport[]> {
     const share = Math.ceil(clients / this.children.length);
     return Promise.all(
       this.children.map(async (child, id) => {
         const addresses = Array.from({ length: ADDRESSES_PER_WORKER }, (_, n) => `127.0.${1 + id * ADDRESSES_PER_WORKER + n}.${1 + (n % 5)}`);
-        return (await this.ask(child, { command: 'connect', url, addresses, clients: share, rooms }, 'connect')).report!;
+        return (await this.ask(child, { command: 'connect', url, addresses, clients: share, roomsByInstance }, 'connect')).report!;
       }),
     );
   }
@@ -293,13 +295,12 @@ function cpuSnapshot(setup: RunningSetup): { replicas: number; front: number } {
 
 /** The adapter-packet counter of each replica (ISSUE 18), or null where there is none. */
 async function adapterPackets(setup: RunningSetup): Promise<Record<string, number>[] | null> {
-  if (!ADAPTER_PACKETS_METRIC) return null;
-  const metric = ADAPTER_PACKETS_METRIC;
   const perReplica = await Promise.all(
     setup.replicas.map(async (replica) => {
       const text = await (await fetch(`${replica.url}/metrics`)).text();
       const samples: Record<string, number> = {};
-      for (const [, labels, value] of text.matchAll(new RegExp(`^${metric}(\\{[^}]*\\})? (\\S+)$`, 'gm'))) samples[labels ?? ''] = Number(value);
+      for (const [, labels, value] of text.matchAll(new RegExp(`^${ADAPTER_PACKETS_METRIC}(\\{[^}]*\\})? (\\S+)$`, 'gm')))
+        samples[labels ?? ''] = Number(value);
       return samples;
     }),
   );
@@ -570,12 +571,18 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
     await workers.disconnect(setup, PROBES_PER_REPLICA);
     let rooms: Scenario | null = null;
     if (setup.definition.rooms) {
+      // Each room's members all on one replica, PLAN.rooms / replicas rooms per replica: the layout in
+      // which the classic adapter hands each replica packets for rooms it has nobody in.
       const names = Array.from({ length: PLAN.rooms }, (_, n) => `bench-${n + 1}`);
+      const roomsByInstance: Record<string, string[]> = Object.fromEntries(
+        setup.replicas.map((replica, index) => [replica.number, names.filter((_, n) => n % setup.replicas.length === index)]),
+      );
       const [creator] = probes.sockets;
       for (const room of names) await creator!.timeout(10_000).emitWithAck('create room', room);
-      for (const socket of probes.sockets) for (const room of names) await socket.timeout(10_000).emitWithAck('join', room);
-      await workers.connect(setup.url, PLAN.clients, names);
-      progress(`rooms: ${PLAN.clients} clients over ${PLAN.rooms} rooms, ${PLAN.roomMessagesPerSecond} messages/s`);
+      for (const [n, socket] of probes.sockets.entries())
+        for (const room of roomsByInstance[setup.replicas[n]!.number]!) await socket.timeout(10_000).emitWithAck('join', room);
+      await workers.connect(setup.url, PLAN.clients, roomsByInstance);
+      progress(`rooms: ${PLAN.clients} clients over ${PLAN.rooms} rooms, each on one replica, ${PLAN.roomMessagesPerSecond} messages/s`);
       rooms = await runScenario(setup, probes, workers, PLAN.clients, PLAN.roomMessagesPerSecond, true);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
@@ -595,6 +602,13 @@ const range = (scenario: Scenario | null, figure: string) => {
   return spread ? `${spread.median} (${spread.min}-${spread.max})` : '–';
 };
 
+/** The replicas' samples of one metric, summed label by label. */
+function totalByLabels(perReplica: Record<string, number>[]): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const samples of perReplica) for (const [labels, value] of Object.entries(samples)) totals[labels] = (totals[labels] ?? 0) + value;
+  return totals;
+}
+
 function printTable(results: SetupResult[]): void {
   console.table(
     results.map((result) => {
@@ -609,7 +623,9 @@ function printTable(results: SetupResult[]): void {
         'cross p99 ms': range(result.fanout, 'cross-replica p99 ms'),
         'lost/dup': `${sum(result.fanout.windows.map((w) => w.lost))}/${sum(result.fanout.windows.map((w) => w.duplicated))}`,
         'generator cores': median(result.fanout, 'generator cores'),
-        'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'cross-replica p99 ms')}` : '–',
+        // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
+        'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
+        'rooms: adapter packets': result.rooms?.adapterPackets ? JSON.stringify(totalByLabels(result.rooms.adapterPackets)) : '–',
       };
     }),
   );

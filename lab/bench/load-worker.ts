@@ -40,21 +40,25 @@ function resetCounts(): void {
   wallAtStart = performance.now();
 }
 
-async function connect(url: string, addresses: string[], count: number, rooms: string[] | undefined): Promise<void> {
+async function connect(url: string, addresses: string[], count: number, roomsByInstance: Record<string, string[]> | undefined): Promise<void> {
   const startedAt = performance.now();
+  const joinedOn: Record<string, number> = {};
   let next = 0;
   const connectNext = async (): Promise<void> => {
     for (let n = next++; n < count; n = next++) {
-      const room = rooms ? rooms[n % rooms.length]! : DEFAULT_ROOM;
       try {
-        const client = await RawClient.connect(url, {
-          localAddress: addresses[n % addresses.length]!,
-          auth: rooms ? { rooms: [room] } : undefined,
-          timeoutMs: HANDSHAKE_TIMEOUT_MS,
-          events,
-        });
+        const client = await RawClient.connect(url, { localAddress: addresses[n % addresses.length]!, timeoutMs: HANDSHAKE_TIMEOUT_MS, events });
+        let room = DEFAULT_ROOM;
+        if (roomsByInstance) {
+          const instance = await client.instance;
+          const choices = roomsByInstance[instance] ?? [];
+          const turn = joinedOn[instance] ?? 0;
+          joinedOn[instance] = turn + 1;
+          room = choices[turn % choices.length]!;
+          if (!(await client.emitWithAck('join', room, ACK_TIMEOUT_MS))) throw new Error(`could not join ${room}`);
+          members[room] = (members[room] ?? 0) + 1;
+        }
         clients.push({ client, room });
-        if (rooms) members[room] = (members[room] ?? 0) + 1;
       } catch {
         failed += 1;
       }
@@ -110,7 +114,7 @@ process.on('message', (message: WorkerCommand) => {
   void (async () => {
     switch (message.command) {
       case 'connect':
-        await connect(message.url, message.addresses, message.clients, message.rooms);
+        await connect(message.url, message.addresses, message.clients, message.roomsByInstance);
         process.send!({ done: 'connect', report: report() });
         break;
       case 'send':

@@ -5,8 +5,11 @@
  */
 
 export type WorkerCommand =
-  /** `clients` more clients; with `rooms`, client n also joins rooms[n % rooms.length] in its handshake. */
-  | { command: 'connect'; url: string; addresses: string[]; clients: number; rooms?: string[] }
+  /**
+   * `clients` more clients. With `roomsByInstance`, each then also joins one of the rooms listed for
+   * the replica it landed on (its `welcome` says which), in turn: rooms whose members are all on one replica.
+   */
+  | { command: 'connect'; url: string; addresses: string[]; clients: number; roomsByInstance?: Record<string, string[]> }
   /** Messages at this rate for this long, each from a random client: to `general`, or with `toRooms` to the sender's own room. */
   | { command: 'send'; messagesPerSecond: number; durationMs: number; toRooms: boolean }
   | { command: 'report' }

@@ -1,8 +1,8 @@
 /**
  * The load generators' client: a bare WebSocket speaking just enough Engine.IO v4 and Socket.IO v5
- * to be a chat user: the open packet, a connect (`40`, with the handshake's auth), pongs to the
- * server's pings, events with an acknowledgement, and, of the frames it receives, only a look at
- * the start of each for a benchmark message's id. A full `socket.io-client` parses every frame
+ * to be a chat user: the open packet, a connect (`40`, with the handshake's auth), the replica
+ * its `welcome` names, pongs to the server's pings, events with an acknowledgement, and, of the
+ * frames it receives, only a look at the start of each for a benchmark message's id. A full `socket.io-client` parses every frame
  * into objects and costs ~100 KB; with a thousand of them, the generators, not the server, were
  * what the benchmark measured. The latency probes stay full clients (lab/bench/bench.ts).
  */
@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 const DELIVERY_PREFIX = Buffer.from('42["chat message",');
 const BENCH_TEXT = Buffer.from('"text":"bench ');
 const SPACE = 0x20;
+const WELCOME_PREFIX = Buffer.from('42["welcome",');
 
 export interface RawClientEvents {
   /** A benchmark message (shared protocol: `bench <worker>:<seq> …`) arrived. */
@@ -24,9 +25,15 @@ export class RawClient {
   private readonly socket: WebSocket;
   private nextAck = 0;
   private readonly acks = new Map<number, (ok: boolean) => void>();
+  /** The replica holding this connection, as its `welcome` (sent right after the connect) says. */
+  readonly instance: Promise<string>;
+  private welcomed: (instance: string) => void = () => {};
 
   private constructor(socket: WebSocket, events: RawClientEvents) {
     this.socket = socket;
+    this.instance = new Promise((resolve) => {
+      this.welcomed = resolve;
+    });
     socket.on('message', (data: Buffer) => this.onFrame(data, events));
     socket.once('close', (code) => {
       for (const ack of this.acks.values()) ack(false);
@@ -93,6 +100,10 @@ export class RawClient {
     const type = data[0];
     if (type === 0x32 /* 2: ping */ && data.length === 1) this.socket.send('3');
     else if (type === 0x34 /* 4: message */ && data[1] === 0x32 /* 2: event */) {
+      if (data.subarray(0, WELCOME_PREFIX.length).equals(WELCOME_PREFIX)) {
+        const [, welcome] = JSON.parse(data.toString('utf8', 2)) as [string, { instance: string }];
+        this.welcomed(welcome.instance);
+      }
       if (!data.subarray(0, DELIVERY_PREFIX.length).equals(DELIVERY_PREFIX)) return;
       const at = data.indexOf(BENCH_TEXT, DELIVERY_PREFIX.length);
       if (at < 0) return;
