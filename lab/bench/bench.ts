@@ -653,11 +653,14 @@ const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', 
 const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results };
 mkdirSync(resultsDir, { recursive: true });
 const stem = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit}${quick ? '-quick' : ''}`);
-writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(`${stem}.svg`, renderChart(report));
-const written = [`${stem}.json`, `${stem}.svg`];
-if (extras.profile) writeFileSync(`${stem}-replica-profile.json`, `${JSON.stringify({ commit, setup: 'cluster', replica: 1, ...extras.profile }, null, 2)}\n`);
-if (extras.heap) writeFileSync(`${stem}-replica-heap.json`, `${JSON.stringify({ commit, setup: 'cluster', replica: 1, ...extras.heap }, null, 2)}\n`);
-if (extras.profile) written.push(`${stem}-replica-profile.json`);
-if (extras.heap) written.push(`${stem}-replica-heap.json`);
+const written: string[] = [];
+const write = (file: string, content: string) => {
+  writeFileSync(file, content);
+  written.push(file);
+};
+const replicaSummary = (what: object) => `${JSON.stringify({ commit, setup: 'cluster', replica: 1, ...what }, null, 2)}\n`;
+write(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+write(`${stem}.svg`, renderChart(report));
+if (extras.profile) write(`${stem}-replica-profile.json`, replicaSummary(extras.profile));
+if (extras.heap) write(`${stem}-replica-heap.json`, replicaSummary(extras.heap));
 console.log(`results: ${written.join(', ')}`);
