@@ -632,6 +632,8 @@ function printTable(results: SetupResult[]): void {
 }
 
 const startedAt = new Date();
+// Read now: the commit whose code runs, even if another is made during a run of several minutes.
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
 const names = SETUP_NAMES.filter((name) => (name !== 'cluster-baseline' || baseline) && (!onlySetups || onlySetups.includes(name)));
 const results: SetupResult[] = [];
@@ -648,7 +650,6 @@ try {
 }
 printTable(results);
 
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
 const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results };
 mkdirSync(resultsDir, { recursive: true });
