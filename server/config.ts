@@ -54,6 +54,14 @@ export interface Config {
   drain: { spreadMs: number; closeGraceMs: number };
   /** Whether it counts and serves Prometheus metrics at /metrics (METRICS=off: the benchmark's baseline). */
   metrics: boolean;
+  /**
+   * Benchmark switches, all on by default: `npm run bench` measures what each feature costs by
+   * turning it off (docs/performance.md). `redisLog: false` keeps each room's log in this
+   * replica's memory even with Redis (the cluster then loses the delivery guarantee across
+   * replicas); `presence: false` starts no presence; `guards: false` applies no rate limit and no
+   * slow-reader guard to connections.
+   */
+  features: { redisLog: boolean; presence: boolean; guards: boolean };
 }
 
 export const REDIS_ADAPTER_KINDS = ['classic', 'sharded'] as const;
@@ -84,6 +92,9 @@ function positiveNumber(fallback: number, options: { whole: boolean }) {
 function milliseconds(fallback: number) {
   return z.preprocess(unsetIfEmpty, z.string().regex(/^\d+$/, 'must be a whole number of milliseconds').transform(Number).default(fallback));
 }
+
+/** A variable that is `on` (the default) or `off`. */
+const onOff = () => z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'));
 
 /** "https://chat.example.com, http://localhost:8080": scheme, host and port, nothing more. */
 const originListSchema = z.string().transform((value, context) => {
@@ -164,7 +175,10 @@ const envSchema = z.object({
   PRESENCE_CROWD_SPACING_MS: positiveNumber(5000, { whole: true }),
   DRAIN_SPREAD_MS: positiveNumber(2000, { whole: true }),
   DRAIN_CLOSE_GRACE_MS: positiveNumber(1000, { whole: true }),
-  METRICS: z.preprocess(unsetIfEmpty, z.enum(['on', 'off'], { error: 'must be on or off' }).default('on')),
+  METRICS: onOff(),
+  MESSAGE_LOG: z.preprocess(unsetIfEmpty, z.enum(['redis', 'memory'], { error: 'must be redis or memory' }).default('redis')),
+  PRESENCE: onOff(),
+  GUARDS: onOff(),
 });
 
 /** Every environment variable the server reads. */
@@ -205,5 +219,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     presence: { intervalMs: values.PRESENCE_INTERVAL_MS, graceMs: values.PRESENCE_GRACE_MS, crowdSpacingMs: values.PRESENCE_CROWD_SPACING_MS },
     drain: { spreadMs: values.DRAIN_SPREAD_MS, closeGraceMs: values.DRAIN_CLOSE_GRACE_MS },
     metrics: values.METRICS === 'on',
+    features: { redisLog: values.MESSAGE_LOG === 'redis', presence: values.PRESENCE === 'on', guards: values.GUARDS === 'on' },
   };
 }

@@ -53,7 +53,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const redis = target ? await connectRedis(target, { adapter: config.redisAdapter, replication: config.replication }, logger, metrics) : undefined;
   if (!redis) logger.info('neither REDIS_URL nor REDIS_CLUSTER_NODES is set: single node, in-memory adapter, rooms and message logs');
   const logs = roomLogs((room) =>
-    redis ? createRedisMessageLog(redis, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
+    redis && config.features.redisLog ? createRedisMessageLog(redis, room, config.logCapacity, logger, metrics) : createMemoryLog(room, config.logCapacity),
   );
   const stopping = new AbortController();
 
@@ -89,8 +89,10 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   });
   metrics.watch(io);
   batchWrites(io.engine);
-  io.on('connection', (socket) => limitEventRate(socket, config.rateLimit, metrics));
-  closeSlowReaders(io, logger, metrics, stopping.signal);
+  if (config.features.guards) {
+    io.on('connection', (socket) => limitEventRate(socket, config.rateLimit, metrics));
+    closeSlowReaders(io, logger, metrics, stopping.signal);
+  }
   const delivery = startDelivery({
     io,
     logs,
@@ -102,16 +104,18 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   });
   const rooms = startRooms({ io, store: redis ? createRedisRoomStore(redis.commands) : createMemoryRoomStore(), limit: config.roomLimit, logger });
   registerChatHandlers(io, { instance: config.instance, delivery, rooms, metrics });
-  const presence = startPresence({
-    io,
-    store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),
-    instance: config.instance,
-    url: config.publicUrl,
-    logger,
-    metrics,
-    timings: config.presence,
-    signal: stopping.signal,
-  });
+  const presence = config.features.presence
+    ? startPresence({
+        io,
+        store: redis ? createRedisPresenceStore(redis.commands, logger, metrics) : createMemoryPresenceStore(),
+        instance: config.instance,
+        url: config.publicUrl,
+        logger,
+        metrics,
+        timings: config.presence,
+        signal: stopping.signal,
+      })
+    : undefined;
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -124,7 +128,7 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   async function close(): Promise<void> {
     stopping.abort();
     // Off the cluster panel at once, rather than when the report expires. Best effort: Redis may be down.
-    await presence.withdraw().catch(() => {});
+    await presence?.withdraw().catch(() => {});
     // io.close() also closes the HTTP server; closing only that would leave WebSockets open.
     const cutUnanswered = setTimeout(() => {
       if (webSockets.size > 0) logger.warn({ connections: webSockets.size }, 'cutting WebSockets whose clients did not answer the close');

@@ -1,8 +1,9 @@
 /**
- * The benchmark's quick mode, so that `npm run bench` cannot rot: it must start its four setups,
- * and the baseline (here this very commit, built from git), run every scenario, count Redis's
- * work, stop everything and write well-formed results. No timing is asserted: how fast this
- * machine is says nothing about the code.
+ * The benchmark's quick mode, so that `npm run bench` cannot rot: it must start every setup, and
+ * the baseline (here this very commit, built from git), run every scenario, count deliveries by
+ * id, read the processes' CPU and memory, count Redis's work on each of its nodes, profile and
+ * snapshot a replica, stop everything and write well-formed results. No timing is asserted: how
+ * fast this machine is says nothing about the code.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -10,53 +11,86 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeTempDir, PROJECT_ROOT, runToExit } from './helpers.js';
 
-test('npm run bench -- --quick runs every setup and scenario, and writes its JSON and chart', { timeout: 180_000 }, async () => {
+interface Window {
+  acknowledged: number;
+  expectedDeliveries: number;
+  delivered: number;
+  sameReplica: { count: number };
+  cpuMicrosPerDelivery: { replicas: number; front: number; redis: number };
+  generatorCores: number;
+  redisNodes: { role: string; commands: number }[];
+  redisCommandsPerMessage: Record<string, number>;
+}
+
+test('npm run bench -- --quick runs every setup and scenario, and writes its results', { timeout: 180_000 }, async () => {
   const dir = makeTempDir('bench');
   try {
     const finished = await runToExit(
       process.execPath,
       ['--import', 'tsx', join(PROJECT_ROOT, 'lab', 'bench', 'bench.ts'), '--quick', '--baseline=HEAD', `--results=${dir}`],
-      {
-        timeoutMs: 170_000,
-      },
+      { timeoutMs: 170_000 },
     );
     assert.equal(finished.code, 0, finished.stdout + finished.stderr);
 
     const files = readdirSync(dir).sort();
-    assert.equal(files.length, 2, files.join());
-    assert.match(readFileSync(join(dir, files[1]!), 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
-    const report = JSON.parse(readFileSync(join(dir, files[0]!), 'utf8')) as {
+    const stem = files.find((file) => file.endsWith('-quick.json'))!.replace(/\.json$/, '');
+    assert.deepEqual(files, [`${stem}-replica-heap.json`, `${stem}-replica-profile.json`, `${stem}.json`, `${stem}.svg`]);
+    assert.match(readFileSync(join(dir, `${stem}.svg`), 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
+    const report = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8')) as {
       quick: boolean;
       results: {
         setup: string;
-        capacity: { clients: number }[];
-        fanout: {
-          acknowledged: number;
-          expectedDeliveries: number;
-          delivered: number;
-          sameReplica: { count: number };
-          redisPerMessage: { commands: number; byCommand: Record<string, number> } | null;
-        };
-        ceiling: { steps: unknown[] };
+        idle: { clients: number; failed: number; perConnection: { replicaHeap: number; front: number } }[];
+        fanout: { windows: Window[] };
+        rooms: { windows: Window[] } | null;
       }[];
     };
     assert.equal(report.quick, true);
     assert.deepEqual(
       report.results.map((result) => result.setup),
-      ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics', 'cluster-baseline'],
+      [
+        'cluster',
+        'cluster-baseline',
+        'cluster-haproxy',
+        'no-log',
+        'no-presence',
+        'no-guards',
+        'no-metrics',
+        'no-positions',
+        'cluster-sharded',
+        'redis-cluster',
+      ],
     );
     for (const result of report.results) {
-      assert.ok(result.capacity.length > 0 && result.capacity.every((step) => step.clients > 0), `${result.setup}: capacity`);
-      assert.ok(result.fanout.acknowledged > 0, `${result.setup}: nothing was sent`);
-      assert.ok(result.fanout.delivered > 0 && result.fanout.delivered <= result.fanout.expectedDeliveries, `${result.setup}: deliveries`);
-      assert.ok(result.fanout.sameReplica.count > 0, `${result.setup}: the probes timed nothing`);
-      assert.ok(result.ceiling.steps.length > 0, `${result.setup}: ceiling`);
-      // Each message is appended by a script and published: Redis's counts must show both.
-      const redis = result.fanout.redisPerMessage;
-      if (result.setup.startsWith('cluster'))
-        assert.ok(redis?.byCommand.evalsha && redis.commands >= 2, `${result.setup}: Redis's work ${JSON.stringify(redis)}`);
-      else assert.equal(redis, null, `${result.setup} has no Redis`);
+      assert.ok(result.idle.length > 0 && result.idle.every((step) => step.clients > 0), `${result.setup}: idle clients`);
+      // A connection takes memory in the replica and in the front: a zero would mean nothing was read.
+      const top = result.idle.at(-1)!.perConnection;
+      assert.ok(top.replicaHeap > 0 && top.front > 0, `${result.setup}: memory per connection ${JSON.stringify(top)}`);
+      const scenarios = [result.fanout, ...(result.rooms ? [result.rooms] : [])];
+      assert.equal(result.rooms !== null, ['cluster', 'cluster-sharded', 'redis-cluster'].includes(result.setup), `${result.setup}: rooms`);
+      for (const window of scenarios.flatMap((scenario) => scenario.windows)) {
+        assert.ok(window.acknowledged > 0, `${result.setup}: nothing was sent`);
+        assert.ok(window.delivered > 0 && window.delivered <= window.expectedDeliveries, `${result.setup}: deliveries`);
+        assert.ok(window.sameReplica.count > 0, `${result.setup}: the probes timed nothing`);
+        const cpu = window.cpuMicrosPerDelivery;
+        assert.ok(cpu.replicas > 0 && cpu.front > 0 && cpu.redis > 0, `${result.setup}: CPU per delivery ${JSON.stringify(cpu)}`);
+        assert.ok(window.generatorCores > 0, `${result.setup}: the generators' CPU`);
+        assert.equal(window.redisNodes.length, result.setup === 'redis-cluster' ? 6 : 1, `${result.setup}: Redis nodes`);
+        assert.ok(
+          window.redisNodes.some((node) => node.commands > 0),
+          `${result.setup}: Redis's work ${JSON.stringify(window.redisNodes)}`,
+        );
+        // Each message is published through the adapter (PUBLISH or SPUBLISH); with the Redis log, also appended by a script.
+        const commands = window.redisCommandsPerMessage;
+        assert.ok((commands.publish ?? commands.spublish ?? 0) > 0, `${result.setup}: ${JSON.stringify(commands)}`);
+        if (result.setup === 'no-log') assert.equal(commands.evalsha, undefined, 'no-log appends to no Redis log');
+        else assert.ok(commands.evalsha, `${result.setup}: ${JSON.stringify(commands)}`);
+      }
     }
+    const profile = JSON.parse(readFileSync(join(dir, `${stem}-replica-profile.json`), 'utf8')) as { samples: number; topFunctions: unknown[] };
+    assert.ok(profile.samples > 0 && profile.topFunctions.length > 0, 'the profile summary');
+    const heap = JSON.parse(readFileSync(join(dir, `${stem}-replica-heap.json`), 'utf8')) as { connections: number; top: unknown[] };
+    assert.ok(heap.connections > 0 && heap.top.length > 0, 'the heap diff summary');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -35,6 +35,7 @@ const DEFAULTS = {
   presence: { intervalMs: 1000, graceMs: 5000, crowdSpacingMs: 5000 },
   drain: { spreadMs: 2000, closeGraceMs: 1000 },
   metrics: true,
+  features: { redisLog: true, presence: true, guards: true },
 };
 
 describe('loadConfig', () => {
@@ -70,6 +71,9 @@ describe('loadConfig', () => {
       DRAIN_SPREAD_MS: '300',
       DRAIN_CLOSE_GRACE_MS: '400',
       METRICS: 'off',
+      MESSAGE_LOG: 'memory',
+      PRESENCE: 'off',
+      GUARDS: 'off',
     };
     assert.deepEqual(loadConfig(env), {
       port: 8081,
@@ -88,6 +92,7 @@ describe('loadConfig', () => {
       presence: { intervalMs: 200, graceMs: 900, crowdSpacingMs: 1500 },
       drain: { spreadMs: 300, closeGraceMs: 400 },
       metrics: false,
+      features: { redisLog: false, presence: false, guards: false },
     });
     assert.equal(loadConfig({ PORT: '1' }).port, 1);
     assert.equal(loadConfig({ PORT: '65535' }).port, 65535);
@@ -173,6 +178,9 @@ describe('loadConfig', () => {
     ['PRESENCE_INTERVAL_MS', '0'],
     ['PRESENCE_GRACE_MS', 'a while'],
     ['METRICS', 'yes'],
+    ['MESSAGE_LOG', 'none'],
+    ['PRESENCE', 'no'],
+    ['GUARDS', 'false'],
   ] as const) {
     test(`${variable}=${JSON.stringify(value)} is refused`, () => {
       refusal({ [variable]: value }, variable);

@@ -432,8 +432,10 @@ interface Finished {
 }
 
 /**
- * Runs a command to completion, capturing its output; kills it if it runs past `timeoutMs`.
- * Output goes through files, not pipes: nginx opens /dev/stdout, which fails on a pipe's socket.
+ * Runs a command to completion, capturing its output; kills it if it runs past `timeoutMs`, with
+ * whatever it started (it runs in a process group of its own: the benchmark's replicas, nginx and
+ * Redis would otherwise outlive it). Output goes through files, not pipes: nginx opens
+ * /dev/stdout, which fails on a pipe's socket.
  */
 export async function runToExit(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Finished> {
   const timeoutMs = options.timeoutMs ?? 10_000;
@@ -441,8 +443,8 @@ export async function runToExit(command: string, args: string[], options: { env?
   const [outPath, errPath] = [join(dir, 'stdout'), join(dir, 'stderr')];
   const [out, err] = [openSync(outPath, 'w'), openSync(errPath, 'w')];
   try {
-    const child = spawn(command, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', out, err] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const child = spawn(command, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', out, err], detached: true });
+    const timer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), timeoutMs);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));

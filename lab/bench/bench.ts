@@ -1,30 +1,39 @@
 /**
- * `npm run bench`: capacity, fan-out latency and the delivery ceiling of four setups, side by
- * side in one run (lab/bench/setups.ts), so that their ratios mean something on a shared machine:
- * nginx's cost (single-nginx / single-direct), the cost of Redis and the log (cluster /
- * single-nginx), the sharded adapter against the classic one (cluster-sharded / cluster), and what
- * the metrics cost (cluster / cluster-no-metrics). With Redis, it also counts Redis's own work:
- * commands and CPU per message, and per replica per second while nobody chats.
- * `--baseline=<rev>` adds the classic cluster running the server of that commit
- * (lab/bench/baseline.ts), to measure what a change costs in the same run.
- * Load comes from worker processes (lab/bench/load-worker.ts) spread over many client addresses; this
- * process only measures, through probe clients connected to each replica.
+ * `npm run bench`: what the server costs, in figures that belong to it. Each setup of
+ * lab/bench/setups.ts (the reference cluster, the same behind HAProxy, each feature switched off,
+ * the sharded adapter, a Redis Cluster, another commit's server) is started in turn and measured:
+ * - **memory per idle connection**: heap and RSS of the replicas after a forced collection
+ *   (through their inspector), RSS of the front and of Redis, at each step of idle clients, and
+ *   how long the large step took to connect;
+ * - **CPU per delivery**: the replicas', the front's and Redis's own CPU time (/proc) over a window
+ *   of messages at a fixed rate the generators carry easily, divided by the deliveries, repeated
+ *   `windows` times for the spread; deliveries/s and p50/p99 from one full client per replica;
+ * - with rooms, the same with messages spread over several rooms, each room's members all on one
+ *   replica: each Redis node's share, and the adapter packets each replica received and had no
+ *   member for.
+ * For the reference it also writes a CPU profile summary of one replica during a window and a
+ * heap-snapshot diff of one replica per idle connection, next to the JSON and the chart.
+ * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
+ * are not what saturates); their CPU is reported. This process holds only the probes.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
- * `--port=N` moves every setup to ports N… (27080 by default); `--setups=a,b` runs only those.
+ * `--port=N` moves every setup to ports N… (27080 by default); `--setups=a,b` runs only those;
+ * `--baseline=<rev>` adds `cluster-baseline`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
-import type { ChatMessage, ClientToServerEvents, ServerToClientEvents } from '../../shared/events.js';
+import { DEFAULT_ROOM, type ChatMessage, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/events.js';
 import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
+import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
+import { treeCpuMicros, treeRssBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
-import { SETUPS, startSetup, treeRssBytes, type RunningSetup, type SetupName } from './setups.js';
+import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
 const quick = process.argv.includes('--quick');
 const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -32,26 +41,32 @@ const resultsDir = option('results') ?? join(PROJECT_ROOT, 'lab', 'bench', 'resu
 const baselineRevision = option('baseline');
 const onlySetups = option('setups')?.split(',');
 
-/** The plan: the scenarios at full size, or a few hundred clients for a few seconds. */
+/** The plan: the scenarios at full size, or a few dozen clients for a fraction of a second. */
 const PLAN = quick
-  ? { workers: 2, capacitySteps: [100], fanoutClients: 100, idleMs: 500, fanoutRate: 20, fanoutMs: 500, ceilingRates: [50], ceilingMs: 500 }
+  ? {
+      workers: 2,
+      idleSteps: [80],
+      heapDiffWarmUp: 20,
+      heapDiffClients: 40,
+      clients: 40,
+      messagesPerSecond: 10,
+      windowMs: 600,
+      windows: 1,
+      rooms: 4,
+      roomMessagesPerSecond: 10,
+    }
   : {
-      workers: 4,
-      idleMs: 10_000,
-      capacitySteps: [1000, 5000, 20_000],
-      fanoutClients: 1000,
-      fanoutRate: 20,
-      fanoutMs: 25_000,
-      ceilingRates: [10, 20, 30, 40, 50, 100],
-      ceilingMs: 5000,
+      workers: 2,
+      idleSteps: [2000, 8000],
+      heapDiffWarmUp: 200,
+      heapDiffClients: 1000,
+      clients: 1000,
+      messagesPerSecond: 10,
+      windowMs: 3000,
+      windows: 3,
+      rooms: 8,
+      roomMessagesPerSecond: 40,
     };
-/** The ceiling's conditions: p99 within this, and nothing lost. */
-const CEILING_P99_MS = 250;
-/**
- * When the load workers together use this share of the machine's CPU, they, not the server, are
- * what the figures measure (on 2 cores they compete with the replicas): such runs are marked.
- */
-const SATURATED_MACHINE_SHARE = 0.5;
 /**
  * Below the ephemeral range (32768-) from which outgoing connections take their local port: one of
  * those on 127.0.0.1 (a test's client, a Redis connection) could otherwise hold a port of the setup.
@@ -59,73 +74,89 @@ const SATURATED_MACHINE_SHARE = 0.5;
 const BASE_PORT = Number(option('port') ?? 27080);
 /** After the last send, how long without a new delivery before the missing ones count as lost. */
 const SETTLE_QUIET_MS = 2000;
+/** Client addresses per worker, each in its own /24 (ip_hash spreads them); far from the fronts' 200 connections per address. */
+const ADDRESSES_PER_WORKER = 100;
+
 /**
- * A process here may hold at most 20,000 file descriptors, even as root, and a replica holds one
- * per client: a capacity step above this many clients per replica is left out.
+ * ISSUE 18: the replica metric counting the adapter packets a replica receives, for a room it has
+ * members of or not (`for_local_members="yes"|"no"`), added on the branch issue-18-faults (6172f7e)
+ * and not merged here yet. The one place it is read: a server without it (this branch until the
+ * merge, the baseline, METRICS=off) gives `adapterPackets: null`.
  */
-const MAX_CLIENTS_PER_REPLICA = 15_000;
+const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
+
+/** What each replica still holds once the load clients are gone: the latency probe. */
+const PROBES_PER_REPLICA = 1;
 
 type ProbeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 interface Latencies {
   p50: number;
-  p90: number;
   p99: number;
-  max: number;
   count: number;
 }
 
-interface Delivery {
-  messagesPerSecond: number;
+/** CPU time over a window, in µs per delivery, by process. */
+interface CpuPerDelivery {
+  replicas: number;
+  front: number;
+  redis: number;
+}
+
+/** One window of messages at a fixed rate. */
+interface Window {
   acknowledged: number;
   expectedDeliveries: number;
   delivered: number;
   lost: number;
+  /** Deliveries beyond one per member, counted per message id. */
   duplicated: number;
-  /** Load clients disconnected during the phase, by reason: the usual cause of lost deliveries. */
+  /** Messages that reached fewer clients than their room has: one replica's share, or a few clients? */
+  incompleteMessages: number;
   disconnects: Record<string, number>;
   deliveriesPerSecond: number;
+  /** From the probes, one full client per replica: same replica as the sender's, and through Redis. */
   sameReplica: Latencies;
   crossReplica: Latencies | null;
-  /** The load workers' CPU, as a share of the machine. */
-  generatorCpuShare: number;
-  generatorSaturated: boolean;
-  /** What Redis did for each acknowledged message; null without Redis. */
-  redisPerMessage: RedisWork | null;
+  cpuMicrosPerDelivery: CpuPerDelivery;
+  /** The load workers' CPU as a share of one core, and of the machine. */
+  generatorCores: number;
+  generatorMachineShare: number;
+  /** Each Redis process's commands and CPU in the window (a Redis Cluster has six). */
+  redisNodes: { port: number; role: string; commands: number; cpuMicros: number }[];
+  /** Redis commands per acknowledged message, by command, on the primaries. */
+  redisCommandsPerMessage: Record<string, number>;
 }
 
-/** Redis's work over a window: commands it ran (those inside scripts too), and its CPU time. */
-interface RedisWork {
-  commands: number;
-  cpuMicros: number;
-  byCommand: Record<string, number>;
+/** The windows of one scenario, and the spread of their figures. */
+interface Scenario {
+  messagesPerSecond: number;
+  clients: number;
+  windows: Window[];
+  spread: Record<string, { median: number; min: number; max: number }>;
+  /** ISSUE 18's figure, per replica (see ADAPTER_PACKETS_METRIC). */
+  adapterPackets: Record<string, number>[] | null;
 }
 
-interface CapacityStep {
+interface IdleStep {
   clients: number;
   failed: number;
   connectMs: number;
-  rssPerConnectionBytes: { replicas: number; nginx: number | null; redis: number | null };
+  /** Bytes per connection added since the step before (the first: since none). */
+  perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
 
 interface SetupResult {
   setup: SetupName;
-  capacity: CapacityStep[];
-  /** Redis's work per second and replica while clients are connected and nobody chats; null without Redis. */
-  redisIdlePerReplicaSecond: RedisWork | null;
-  fanout: Delivery;
-  ceiling: { steps: Delivery[]; deliveriesPerSecond: number | null };
-}
-
-function percentiles(values: number[]): Latencies {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN);
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted.at(-1) ?? NaN, count: sorted.length };
+  about: string;
+  idle: IdleStep[];
+  fanout: Scenario;
+  rooms: Scenario | null;
 }
 
 /** The load workers: child processes, each with its share of the client addresses. */
 class LoadWorkers {
-  readonly children: ChildProcess[];
+  private readonly children: ChildProcess[];
 
   constructor(count: number) {
     this.children = Array.from({ length: count }, (_, id) =>
@@ -148,26 +179,33 @@ class LoadWorkers {
     });
   }
 
+  private all(command: WorkerCommand, done: string): Promise<WorkerReport[]> {
+    return Promise.all(this.children.map(async (child) => (await this.ask(child, command, done)).report!));
+  }
+
   /** `clients` more clients, spread over the workers; each worker uses its own 127.0.N.M addresses. */
-  async connect(url: string, clients: number): Promise<WorkerReport[]> {
+  async connect(url: string, clients: number, roomsByInstance?: Record<string, string[]>): Promise<WorkerReport[]> {
     const share = Math.ceil(clients / this.children.length);
     return Promise.all(
       this.children.map(async (child, id) => {
-        // 50 addresses per worker in distinct /24s: ip_hash spreads them, and none nears nginx's
-        // limit of 200 connections per address (20,000 clients over 4 workers: 100 per address).
-        const addresses = Array.from({ length: 50 }, (_, n) => `127.0.${1 + id * 50 + n}.${1 + (n % 5)}`);
-        return (await this.ask(child, { command: 'connect', url, addresses, clients: share }, 'connect')).report!;
+        const addresses = Array.from({ length: ADDRESSES_PER_WORKER }, (_, n) => `127.0.${1 + id * ADDRESSES_PER_WORKER + n}.${1 + (n % 5)}`);
+        return (await this.ask(child, { command: 'connect', url, addresses, clients: share, roomsByInstance }, 'connect')).report!;
       }),
     );
   }
 
-  async send(messagesPerSecond: number, durationMs: number, phase: string): Promise<void> {
-    const share = messagesPerSecond / this.children.length;
-    await Promise.all(this.children.map((child) => this.ask(child, { command: 'send', messagesPerSecond: share, durationMs, phase }, 'send')));
+  async send(messagesPerSecond: number, durationMs: number, toRooms: boolean): Promise<void> {
+    await this.all({ command: 'send', messagesPerSecond: messagesPerSecond / this.children.length, durationMs, toRooms }, 'send');
   }
 
-  async report(phase: string): Promise<WorkerReport[]> {
-    return Promise.all(this.children.map(async (child) => (await this.ask(child, { command: 'report', phase }, 'report')).report!));
+  report(): Promise<WorkerReport[]> {
+    return this.all({ command: 'report' }, 'report');
+  }
+
+  /** Closes every client; waits until the replicas of `setup` hold at most `remaining` connections (the probes). */
+  async disconnect(setup: RunningSetup, remaining: number): Promise<void> {
+    await Promise.all(this.children.map((child) => this.ask(child, { command: 'disconnect' }, 'disconnect')));
+    await waitForConnections(setup, remaining);
   }
 
   async close(): Promise<void> {
@@ -185,86 +223,195 @@ class LoadWorkers {
   }
 }
 
-/** One probe client per replica, connected directly, timing every benchmark message it receives. */
-async function connectProbes(setup: RunningSetup): Promise<{ latencies: { same: number[]; cross: number[] }; close(): void }> {
-  const latencies = { same: [] as number[], cross: [] as number[] };
-  const sockets: ProbeSocket[] = [];
-  for (const url of setup.replicaUrls) {
-    const socket: ProbeSocket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
-    const instance = await new Promise<string>((resolve, reject) => {
-      socket.once('welcome', (welcome) => resolve(welcome.instance));
-      socket.once('connect_error', reject);
-    });
-    socket.on('chat message', (message: ChatMessage) => {
-      const parsed = parseBenchText(message.text);
-      if (parsed) (message.instance === instance ? latencies.same : latencies.cross).push(preciseNow() - parsed.sentAt);
-    });
-    sockets.push(socket);
+/** One full client per replica, connected directly, timing every benchmark message it receives. */
+class Probes {
+  private latencies = { same: [] as number[], cross: [] as number[] };
+
+  private constructor(readonly sockets: ProbeSocket[]) {}
+
+  static async connect(setup: RunningSetup): Promise<Probes> {
+    const probes = new Probes([]);
+    for (const replica of setup.replicas) {
+      const socket: ProbeSocket = io(replica.url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('connect_error', reject);
+      });
+      socket.on('chat message', (message: ChatMessage) => {
+        const parsed = parseBenchText(message.text);
+        if (parsed) (message.instance === String(replica.number) ? probes.latencies.same : probes.latencies.cross).push(preciseNow() - parsed.sentAt);
+      });
+      probes.sockets.push(socket);
+    }
+    return probes;
   }
+
+  /** The latencies since the last call. */
+  take(): { same: number[]; cross: number[] } {
+    const taken = this.latencies;
+    this.latencies = { same: [], cross: [] };
+    return taken;
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.close();
+  }
+}
+
+function percentiles(values: number[]): Latencies {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => (sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!, 1) : NaN);
+  return { p50: at(0.5), p99: at(0.99), count: sorted.length };
+}
+
+const round = (value: number, digits = 0) => Number(value.toFixed(digits));
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+
+/** What the benchmark's own Redis client runs to take a snapshot: left out of Redis's work. */
+const SNAPSHOT_COMMANDS = new Set(['info', 'auth', 'hello', 'client|setinfo']);
+
+/** Each Redis process's command counts (INFO commandstats), role and CPU time. */
+async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role: string; calls: Record<string, number>; cpuMicros: number }[]> {
+  return Promise.all(
+    setup.redis.map(async ({ url, pid, port }) => {
+      const client = createClient({ url });
+      await client.connect();
+      try {
+        const info = await client.info('all');
+        const calls: Record<string, number> = {};
+        for (const [, command, count] of info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)) calls[command!] = Number(count);
+        return { port, role: /^role:(\w+)/m.exec(info)?.[1] ?? 'unknown', calls, cpuMicros: treeCpuMicros(pid) };
+      } finally {
+        client.destroy();
+      }
+    }),
+  );
+}
+
+/** CPU time of the replicas, the front and Redis, now. */
+function cpuSnapshot(setup: RunningSetup): { replicas: number; front: number } {
+  return { replicas: sum(setup.replicas.map((replica) => treeCpuMicros(replica.pid))), front: treeCpuMicros(setup.front.pid) };
+}
+
+/** The adapter-packet counter of each replica (ISSUE 18), or null where there is none. */
+async function adapterPackets(setup: RunningSetup): Promise<Record<string, number>[] | null> {
+  const perReplica = await Promise.all(
+    setup.replicas.map(async (replica) => {
+      const text = await (await fetch(`${replica.url}/metrics`)).text();
+      const samples: Record<string, number> = {};
+      for (const [, labels, value] of text.matchAll(new RegExp(`^${ADAPTER_PACKETS_METRIC}(\\{[^}]*\\})? (\\S+)$`, 'gm')))
+        samples[labels ?? ''] = Number(value);
+      return samples;
+    }),
+  );
+  return perReplica.some((samples) => Object.keys(samples).length > 0) ? perReplica : null;
+}
+
+/** Sends at `messagesPerSecond` for `durationMs`, then counts deliveries by id and what each process spent. */
+async function measureWindow(
+  workers: LoadWorkers,
+  probes: Probes,
+  setup: RunningSetup,
+  messagesPerSecond: number,
+  durationMs: number,
+  toRooms: boolean,
+): Promise<Window> {
+  probes.take();
+  const redisBefore = await redisSnapshot(setup);
+  const cpuBefore = cpuSnapshot(setup);
+  await workers.send(messagesPerSecond, durationMs, toRooms);
+  // Deliveries may still be in flight when the last send is answered: ask again every 200 ms until
+  // every delivery is in, or none has come for SETTLE_QUIET_MS (then the missing ones count as lost).
+  let reports = await workers.report();
+  let quietSince = performance.now();
+  while (count(reports).delivered < count(reports).expected && performance.now() - quietSince < SETTLE_QUIET_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const next = await workers.report();
+    if (count(next).received > count(reports).received) quietSince = performance.now();
+    reports = next;
+  }
+  const cpuAfter = cpuSnapshot(setup);
+  const redisAfter = await redisSnapshot(setup);
+  const { delivered, expected, duplicated, incomplete, acknowledged } = count(reports);
+  const latencies = probes.take();
+  const ran = (n: number) => {
+    const before = redisBefore[n]!.calls;
+    return Object.entries(redisAfter[n]!.calls)
+      .filter(([command]) => !SNAPSHOT_COMMANDS.has(command))
+      .map(([command, calls]) => [command, calls - (before[command] ?? 0)] as const)
+      .filter(([, calls]) => calls > 0);
+  };
+  const redisNodes = redisAfter.map((after, n) => ({
+    port: after.port,
+    role: after.role,
+    commands: sum(ran(n).map(([, calls]) => calls)),
+    cpuMicros: Math.round(after.cpuMicros - redisBefore[n]!.cpuMicros),
+  }));
+  // Primaries only: a Redis Cluster's replicas run every write again, and would count it twice.
+  const byCommand: Record<string, number> = {};
+  for (const [n, node] of redisNodes.entries())
+    if (node.role === 'master') for (const [command, calls] of ran(n)) byCommand[command] = (byCommand[command] ?? 0) + calls;
+  const perDelivery = (micros: number) => (delivered ? round(micros / delivered, 2) : NaN);
+  const generatorCores = sum(reports.map((report) => report.cpuShare));
   return {
-    latencies,
-    close: () => {
-      for (const socket of sockets) socket.close();
+    acknowledged,
+    expectedDeliveries: expected,
+    delivered,
+    lost: expected - delivered,
+    duplicated,
+    incompleteMessages: incomplete,
+    disconnects: countBy(reports.flatMap((report) => report.disconnects)),
+    deliveriesPerSecond: Math.round(delivered / (durationMs / 1000)),
+    sameReplica: percentiles(latencies.same),
+    crossReplica: latencies.cross.length ? percentiles(latencies.cross) : null,
+    cpuMicrosPerDelivery: {
+      replicas: perDelivery(cpuAfter.replicas - cpuBefore.replicas),
+      front: perDelivery(cpuAfter.front - cpuBefore.front),
+      redis: perDelivery(sum(redisNodes.map((node) => node.cpuMicros))),
     },
+    generatorCores: round(generatorCores, 2),
+    generatorMachineShare: round(generatorCores / cpus().length, 2),
+    redisNodes,
+    redisCommandsPerMessage: Object.fromEntries(
+      Object.entries(byCommand).map(([command, calls]) => [command, acknowledged ? round(calls / acknowledged, 3) : NaN]),
+    ),
   };
 }
 
-/** Sends at `messagesPerSecond` for `durationMs`, then counts deliveries and latencies. */
-async function measureDelivery(workers: LoadWorkers, setup: RunningSetup, messagesPerSecond: number, durationMs: number, phase: string): Promise<Delivery> {
-  const probes = await connectProbes(setup);
-  try {
-    const redisBefore = await redisSnapshot(setup);
-    await workers.send(messagesPerSecond, durationMs, phase);
-    // Deliveries may still be in flight when the last send is answered, and a saturated machine
-    // can pause for a while: ask again every 300 ms until every delivery is in, or none has come
-    // for SETTLE_QUIET_MS (then the missing ones count as lost).
-    let reports = await workers.report(phase);
-    let quietSince = performance.now();
-    while (!allDelivered(reports) && performance.now() - quietSince < SETTLE_QUIET_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const next = await workers.report(phase);
-      if (total(next) > total(reports)) quietSince = performance.now();
-      reports = next;
-    }
-    const { delivered, expected: expectedDeliveries } = deliveries(reports);
-    const redisAfter = await redisSnapshot(setup);
-    // The workers' CPU as a share of the whole machine.
-    const cpuShare = reports.reduce((sum, report) => sum + report.cpuShare, 0) / cpus().length;
-    const acknowledged = reports.reduce((sum, report) => sum + report.acknowledged.length, 0);
-    return {
-      messagesPerSecond,
-      acknowledged,
-      expectedDeliveries,
-      delivered,
-      lost: expectedDeliveries - delivered,
-      duplicated: reports.reduce((sum, report) => sum + report.duplicates, 0),
-      disconnects: countBy(reports.flatMap((report) => report.disconnects)),
-      deliveriesPerSecond: Math.round(delivered / (durationMs / 1000)),
-      sameReplica: percentiles(probes.latencies.same),
-      crossReplica: probes.latencies.cross.length ? percentiles(probes.latencies.cross) : null,
-      generatorCpuShare: Number(cpuShare.toFixed(2)),
-      generatorSaturated: cpuShare >= SATURATED_MACHINE_SHARE,
-      redisPerMessage: redisBefore && redisAfter && acknowledged ? redisWork(redisBefore, redisAfter, acknowledged) : null,
-    };
-  } finally {
-    probes.close();
-  }
-}
-
 /**
- * Deliveries of acknowledged messages, against how many there should be. (A message whose
- * acknowledgement timed out may still be delivered: it counts for neither.)
+ * Deliveries of acknowledged messages by id, against the members of each message's room (a message
+ * whose acknowledgement timed out may still be delivered: it counts for neither). A message one
+ * client got twice and another never shows as neither: this counts copies per message, not per client.
  */
-function deliveries(reports: WorkerReport[]): { delivered: number; expected: number } {
-  const acknowledged = reports.flatMap((report) => report.acknowledged);
-  const clients = reports.reduce((sum, report) => sum + report.connected, 0);
-  const delivered = acknowledged.reduce((sum, id) => sum + reports.reduce((inner, report) => inner + (report.receivedBy[id] ?? 0), 0), 0);
-  return { delivered, expected: acknowledged.length * clients };
-}
-
-function allDelivered(reports: WorkerReport[]): boolean {
-  const { delivered, expected } = deliveries(reports);
-  return delivered >= expected;
+function count(reports: WorkerReport[]): {
+  delivered: number;
+  expected: number;
+  duplicated: number;
+  incomplete: number;
+  received: number;
+  acknowledged: number;
+} {
+  const members = (room: string) =>
+    room === DEFAULT_ROOM ? sum(reports.map((report) => report.connected)) : sum(reports.map((report) => report.members[room] ?? 0));
+  let delivered = 0;
+  let expected = 0;
+  let duplicated = 0;
+  let incomplete = 0;
+  let acknowledged = 0;
+  for (const report of reports)
+    for (const [room, ids] of Object.entries(report.acknowledged)) {
+      const recipients = members(room);
+      acknowledged += ids.length;
+      for (const id of ids) {
+        const received = sum(reports.map((other) => other.receivedBy[id] ?? 0));
+        delivered += Math.min(received, recipients);
+        duplicated += Math.max(0, received - recipients);
+        if (received < recipients) incomplete += 1;
+        expected += recipients;
+      }
+    }
+  const received = sum(reports.map((report) => sum(Object.values(report.receivedBy))));
+  return { delivered, expected, duplicated, incomplete, received, acknowledged };
 }
 
 function countBy(values: string[]): Record<string, number> {
@@ -273,186 +420,248 @@ function countBy(values: string[]): Record<string, number> {
   return counts;
 }
 
-function total(reports: WorkerReport[]): number {
-  return reports.reduce((sum, report) => sum + Object.values(report.receivedBy).reduce((a, b) => a + b, 0), 0);
+/** The windows' median, lowest and highest of each per-delivery figure and of the latencies. */
+function spreadOf(windows: Window[]): Scenario['spread'] {
+  const figures: Record<string, (window: Window) => number | undefined> = {
+    'replica CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.replicas,
+    'front CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.front,
+    'Redis CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.redis,
+    'deliveries/s': (w) => w.deliveriesPerSecond,
+    'same-replica p99 ms': (w) => w.sameReplica.p99,
+    'cross-replica p99 ms': (w) => w.crossReplica?.p99,
+    'generator cores': (w) => w.generatorCores,
+  };
+  return Object.fromEntries(
+    Object.entries(figures).map(([name, figure]) => {
+      const values = windows
+        .map(figure)
+        .filter((value): value is number => value !== undefined && Number.isFinite(value))
+        .sort((a, b) => a - b);
+      return [name, { median: values[Math.floor(values.length / 2)] ?? NaN, min: values[0] ?? NaN, max: values.at(-1) ?? NaN }];
+    }),
+  );
 }
 
-interface RedisSnapshot {
-  calls: Record<string, number>;
-  cpuMicros: number;
-}
-
-/** Redis's command counts (INFO commandstats) and CPU time (/proc), or null without Redis. */
-async function redisSnapshot(setup: RunningSetup): Promise<RedisSnapshot | null> {
-  if (!setup.redisUrl || !setup.pids.redis) return null;
-  const client = createClient({ url: setup.redisUrl });
-  await client.connect();
-  try {
-    const info = await client.info('commandstats');
-    const calls: Record<string, number> = {};
-    for (const [, command, count] of info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)) calls[command!] = Number(count);
-    // Fields 14 and 15 of /proc/PID/stat: user and system time, in clock ticks (100 a second).
-    const fields = readFileSync(`/proc/${setup.pids.redis}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { calls, cpuMicros: (Number(fields[11]) + Number(fields[12])) * 10_000 };
-  } finally {
-    client.destroy();
-  }
-}
-
-/** Redis's work between two snapshots, divided by `per`. The snapshots' own INFO calls are left out. */
-function redisWork(before: RedisSnapshot, after: RedisSnapshot, per: number): RedisWork {
-  const byCommand: Record<string, number> = {};
-  for (const [command, calls] of Object.entries(after.calls)) {
-    const ran = calls - (before.calls[command] ?? 0) - (command === 'info' ? 1 : 0);
-    if (ran > 0) byCommand[command] = Number((ran / per).toFixed(3));
-  }
-  const commands = Object.values(byCommand).reduce((sum, value) => sum + value, 0);
-  return { commands: Number(commands.toFixed(3)), cpuMicros: Math.round((after.cpuMicros - before.cpuMicros) / per), byCommand };
-}
-
-function memory(setup: RunningSetup): { replicas: number; nginx: number | null; redis: number | null } {
+async function runScenario(
+  setup: RunningSetup,
+  probes: Probes,
+  workers: LoadWorkers,
+  clients: number,
+  messagesPerSecond: number,
+  toRooms: boolean,
+): Promise<Scenario> {
+  const packetsBefore = toRooms ? await adapterPackets(setup) : null;
+  const windows: Window[] = [];
+  for (let n = 0; n < PLAN.windows; n++) windows.push(await measureWindow(workers, probes, setup, messagesPerSecond, PLAN.windowMs, toRooms));
+  const packetsAfter = toRooms ? await adapterPackets(setup) : null;
   return {
-    replicas: setup.pids.replicas.reduce((sum, pid) => sum + treeRssBytes(pid), 0),
-    nginx: setup.pids.nginx ? treeRssBytes(setup.pids.nginx) : null,
-    redis: setup.pids.redis ? treeRssBytes(setup.pids.redis) : null,
+    messagesPerSecond,
+    clients,
+    windows,
+    spread: spreadOf(windows),
+    adapterPackets:
+      packetsBefore && packetsAfter
+        ? packetsAfter.map((samples, n) =>
+            Object.fromEntries(Object.entries(samples).map(([labels, value]) => [labels, value - (packetsBefore[n]![labels] ?? 0)])),
+          )
+        : null,
   };
 }
 
-async function measureCapacity(setup: RunningSetup): Promise<CapacityStep[]> {
-  const workers = new LoadWorkers(PLAN.workers);
-  try {
-    const idle = memory(setup);
-    const steps: CapacityStep[] = [];
-    let connected = 0;
-    for (const target of PLAN.capacitySteps.filter((clients) => clients <= setup.replicaUrls.length * MAX_CLIENTS_PER_REPLICA)) {
-      progress(`capacity: connecting up to ${target} idle clients`);
-      const reports = await workers.connect(setup.url, target - connected);
-      connected = reports.reduce((sum, report) => sum + report.connected, 0);
-      const now = memory(setup);
-      const perConnection = (before: number | null, after: number | null) =>
-        before === null || after === null ? null : Math.round((after - before) / connected);
-      steps.push({
-        clients: connected,
-        failed: reports.reduce((sum, report) => sum + report.failed, 0),
-        connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
-        rssPerConnectionBytes: {
-          replicas: perConnection(idle.replicas, now.replicas)!,
-          nginx: perConnection(idle.nginx, now.nginx),
-          redis: perConnection(idle.redis, now.redis),
-        },
-      });
-    }
-    return steps;
-  } finally {
-    await workers.close();
+/** Heap and RSS of every replica after a collection, RSS of the front and of Redis. */
+async function memory(setup: RunningSetup, inspectors: Inspector[]): Promise<{ replicas: MemoryAfterCollection; front: number; redis: number }> {
+  const replicas = await Promise.all(inspectors.map((inspector) => inspector.memoryAfterCollection()));
+  return {
+    replicas: { heapUsed: sum(replicas.map((m) => m.heapUsed)), rss: sum(replicas.map((m) => m.rss)) },
+    front: treeRssBytes(setup.front.pid),
+    redis: sum(setup.redis.map(({ pid }) => treeRssBytes(pid))),
+  };
+}
+
+/** Until every replica holds no more than `connections` clients (closed ones take a moment to be noticed). */
+async function waitForConnections(setup: RunningSetup, connections: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const counts = await Promise.all(
+      setup.replicas.map(async (replica) => ((await (await fetch(`${replica.url}/healthz`)).json()) as { connections: number }).connections),
+    );
+    if (counts.every((held) => held <= connections)) return;
+    if (Date.now() > deadline) throw new Error(`the replicas still hold ${counts.join(', ')} connections 30 s after their clients left`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
-/** Progress on stderr, with the seconds since the start: a full run takes minutes. */
+/** Idle clients in steps: memory per connection after each, and the connect time of each. */
+async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<IdleStep[]> {
+  let before = await memory(setup, inspectors);
+  const steps: IdleStep[] = [];
+  let connected = 0;
+  for (const target of PLAN.idleSteps) {
+    progress(`idle: connecting up to ${target} clients`);
+    const reports = await workers.connect(setup.url, target - connected);
+    const added = sum(reports.map((report) => report.connected)) - connected;
+    connected += added;
+    const now = await memory(setup, inspectors);
+    const per = (from: number, to: number) => Math.round((to - from) / added);
+    steps.push({
+      clients: connected,
+      failed: sum(reports.map((report) => report.failed)),
+      connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
+      perConnection: {
+        replicaHeap: per(before.replicas.heapUsed, now.replicas.heapUsed),
+        replicaRss: per(before.replicas.rss, now.replicas.rss),
+        front: per(before.front, now.front),
+        redis: per(before.redis, now.redis),
+      },
+    });
+    before = now;
+  }
+  await workers.disconnect(setup, 0);
+  return steps;
+}
+
+/**
+ * What the first replica's heap gains per idle connection, by constructor: two heap snapshots
+ * around `heapDiffClients` clients. Before the measured steps, while the heap is small (a snapshot
+ * of thousands of connections takes half a minute), and after a few clients have come and gone,
+ * so that the code they run is compiled already and not counted as theirs.
+ */
+async function measureHeapDiff(setup: RunningSetup, workers: LoadWorkers, inspector: Inspector): Promise<HeapDiffSummary> {
+  progress(`heap snapshots of replica 1 around ${PLAN.heapDiffClients} idle clients`);
+  await workers.connect(setup.url, PLAN.heapDiffWarmUp);
+  await workers.disconnect(setup, 0);
+  const census = await inspector.heapCensus();
+  await workers.connect(setup.url, PLAN.heapDiffClients);
+  const added = await connectionsOf(setup.replicas[0]!.url);
+  const summary = diffCensus(census, await inspector.heapCensus(), added);
+  await workers.disconnect(setup, 0);
+  return summary;
+}
+
+async function connectionsOf(replicaUrl: string): Promise<number> {
+  return ((await (await fetch(`${replicaUrl}/healthz`)).json()) as { connections: number }).connections;
+}
+
+/** Progress on stderr, with the seconds since the start. */
 const began = performance.now();
 const progress = (what: string) => console.error(`  [${((performance.now() - began) / 1000).toFixed(0)} s] ${what}`);
 
-async function measureSetup(name: SetupName, replicaEntry?: string): Promise<SetupResult> {
-  const setup = await startSetup(name, BASE_PORT, replicaEntry);
+/** The reference setup also leaves a profile and a heap diff of its first replica. */
+interface Extras {
+  profile: ProfileSummary | null;
+  heap: HeapDiffSummary | null;
+}
+
+async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extras | undefined, baselineEntry?: string): Promise<SetupResult> {
+  progress('starting');
+  const setup = await startSetup(name, BASE_PORT, baselineEntry);
+  const inspectors = await Promise.all(setup.replicas.map((replica) => Inspector.attach(replica.logFile)));
+  let probes: Probes | undefined;
   try {
-    const capacity = await measureCapacity(setup);
-    const workers = new LoadWorkers(PLAN.workers);
-    try {
-      await workers.connect(setup.url, PLAN.fanoutClients);
-      progress(`idle: ${PLAN.fanoutClients} clients, nobody chatting, for ${PLAN.idleMs / 1000} s`);
-      const idleBefore = await redisSnapshot(setup);
-      await new Promise((resolve) => setTimeout(resolve, PLAN.idleMs));
-      const idleAfter = await redisSnapshot(setup);
-      const redisIdlePerReplicaSecond = idleBefore && idleAfter ? redisWork(idleBefore, idleAfter, setup.replicaUrls.length * (PLAN.idleMs / 1000)) : null;
-      progress(`fan-out: ${PLAN.fanoutClients} clients, ${PLAN.fanoutRate} messages/s for ${PLAN.fanoutMs / 1000} s`);
-      const fanout = await measureDelivery(workers, setup, PLAN.fanoutRate, PLAN.fanoutMs, 'fan-out');
-      const steps: Delivery[] = [];
-      // Every rate is tried, even past one that failed: on a shared machine one step can fail on a
-      // pause that the next does not see, and the table shows each step for that reason.
-      progress(`ceiling: ${PLAN.ceilingRates.join(', ')} messages/s, ${PLAN.ceilingMs / 1000} s each`);
-      for (const rate of PLAN.ceilingRates) steps.push(await measureDelivery(workers, setup, rate, PLAN.ceilingMs, `ceiling ${rate}/s`));
-      const passing = steps.filter((step) => step.lost === 0 && worstP99(step) <= CEILING_P99_MS);
-      return {
-        setup: name,
-        capacity,
-        redisIdlePerReplicaSecond,
-        fanout,
-        ceiling: { steps, deliveriesPerSecond: passing.length ? Math.max(...passing.map((step) => step.deliveriesPerSecond)) : null },
-      };
-    } finally {
-      await workers.close();
+    if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
+    const idle = await measureIdle(setup, workers, inspectors);
+    probes = await Probes.connect(setup);
+    await workers.connect(setup.url, PLAN.clients);
+    progress(`fan-out: ${PLAN.clients} clients, ${PLAN.messagesPerSecond} messages/s, ${PLAN.windows} × ${PLAN.windowMs / 1000} s`);
+    const fanout = await runScenario(setup, probes, workers, PLAN.clients, PLAN.messagesPerSecond, false);
+    if (extras) {
+      progress('profiling replica 1 during one more window');
+      extras.profile = await inspectors[0]!.profile(() => workers.send(PLAN.messagesPerSecond, PLAN.windowMs, false));
     }
+    await workers.disconnect(setup, PROBES_PER_REPLICA);
+    let rooms: Scenario | null = null;
+    if (setup.definition.rooms) {
+      // Each room's members all on one replica, PLAN.rooms / replicas rooms per replica: the layout in
+      // which the classic adapter hands each replica packets for rooms it has nobody in.
+      const names = Array.from({ length: PLAN.rooms }, (_, n) => `bench-${n + 1}`);
+      const roomsByInstance: Record<string, string[]> = Object.fromEntries(
+        setup.replicas.map((replica, index) => [replica.number, names.filter((_, n) => n % setup.replicas.length === index)]),
+      );
+      const [creator] = probes.sockets;
+      for (const room of names) await creator!.timeout(10_000).emitWithAck('create room', room);
+      for (const [n, socket] of probes.sockets.entries())
+        for (const room of roomsByInstance[setup.replicas[n]!.number]!) await socket.timeout(10_000).emitWithAck('join', room);
+      await workers.connect(setup.url, PLAN.clients, roomsByInstance);
+      progress(`rooms: ${PLAN.clients} clients over ${PLAN.rooms} rooms, each on one replica, ${PLAN.roomMessagesPerSecond} messages/s`);
+      rooms = await runScenario(setup, probes, workers, PLAN.clients, PLAN.roomMessagesPerSecond, true);
+      await workers.disconnect(setup, PROBES_PER_REPLICA);
+    }
+    return { setup: name, about: setup.definition.about, idle, fanout, rooms };
   } finally {
+    probes?.close();
+    for (const inspector of inspectors) inspector.close();
+    progress('stopping');
     await setup.stop();
   }
 }
 
-const worstP99 = (delivery: Delivery) => Math.max(delivery.sameReplica.p99, delivery.crossReplica?.p99 ?? 0);
-const ms = (value: number | undefined) => (value === undefined || Number.isNaN(value) ? '–' : value.toFixed(1));
-const kb = (bytes: number | null) => (bytes === null ? '–' : (bytes / 1024).toFixed(1));
+const kb = (bytes: number) => (bytes / 1024).toFixed(1);
+const median = (scenario: Scenario | null, figure: string) => scenario?.spread[figure]?.median;
+const range = (scenario: Scenario | null, figure: string) => {
+  const spread = scenario?.spread[figure];
+  return spread ? `${spread.median} (${spread.min}-${spread.max})` : '–';
+};
 
-function printTable(results: SetupResult[]): void {
-  const rows = results.map((result) => {
-    const top = result.capacity.at(-1)!;
-    const { fanout } = result;
-    return {
-      setup: result.setup,
-      'idle clients': `${top.clients} (${top.failed} failed, ${(top.connectMs / 1000).toFixed(1)} s)`,
-      'KB/conn replica|nginx|redis': `${kb(top.rssPerConnectionBytes.replicas)} | ${kb(top.rssPerConnectionBytes.nginx)} | ${kb(top.rssPerConnectionBytes.redis)}`,
-      'same p50/p99 ms': `${ms(fanout.sameReplica.p50)}/${ms(fanout.sameReplica.p99)}`,
-      'cross p50/p99 ms': fanout.crossReplica ? `${ms(fanout.crossReplica.p50)}/${ms(fanout.crossReplica.p99)}` : '–',
-      'lost/dup/disconnected': `${fanout.lost}/${fanout.duplicated}/${Object.values(fanout.disconnects).reduce((a, b) => a + b, 0)}`,
-      'ceiling deliveries/s': result.ceiling.deliveriesPerSecond ?? 'none passed',
-      'generator CPU (machine)': `${Math.round(fanout.generatorCpuShare * 100)} %${fanout.generatorSaturated ? ' SATURATED' : ''}`,
-      'Redis per message: commands, CPU µs': fanout.redisPerMessage ? `${fanout.redisPerMessage.commands}, ${fanout.redisPerMessage.cpuMicros}` : '–',
-      'Redis idle per replica/s': result.redisIdlePerReplicaSecond ? String(result.redisIdlePerReplicaSecond.commands) : '–',
-    };
-  });
-  console.table(rows);
+/** The replicas' samples of one metric, summed label by label. */
+function totalByLabels(perReplica: Record<string, number>[]): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const samples of perReplica) for (const [labels, value] of Object.entries(samples)) totals[labels] = (totals[labels] ?? 0) + value;
+  return totals;
 }
 
-function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
-  return a && b ? Number((a / b).toFixed(2)) : null;
+function printTable(results: SetupResult[]): void {
+  console.table(
+    results.map((result) => {
+      const top = result.idle.at(-1)!;
+      return {
+        setup: result.setup,
+        'idle: clients, failed, connect s': `${top.clients}, ${top.failed}, ${(top.connectMs / 1000).toFixed(1)}`,
+        'KB/conn heap|RSS|front|redis': `${kb(top.perConnection.replicaHeap)} | ${kb(top.perConnection.replicaRss)} | ${kb(top.perConnection.front)} | ${kb(top.perConnection.redis)}`,
+        'replica µs/delivery': range(result.fanout, 'replica CPU µs/delivery'),
+        'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),
+        'Redis µs/delivery': range(result.fanout, 'Redis CPU µs/delivery'),
+        'cross p99 ms': range(result.fanout, 'cross-replica p99 ms'),
+        'lost/dup': `${sum(result.fanout.windows.map((w) => w.lost))}/${sum(result.fanout.windows.map((w) => w.duplicated))}`,
+        'generator cores': median(result.fanout, 'generator cores'),
+        // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
+        'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
+        'rooms: adapter packets': result.rooms?.adapterPackets ? JSON.stringify(totalByLabels(result.rooms.adapterPackets)) : '–',
+      };
+    }),
+  );
 }
 
 const startedAt = new Date();
+// Read now: the commit whose code runs, even if another is made during a run of several minutes.
+const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
+const names = SETUP_NAMES.filter((name) => (name !== 'cluster-baseline' || baseline) && (!onlySetups || onlySetups.includes(name)));
 const results: SetupResult[] = [];
+const extras: Extras = { profile: null, heap: null };
+const workers = new LoadWorkers(PLAN.workers);
 try {
-  for (const name of [...SETUPS, ...(baseline ? (['cluster-baseline'] as const) : [])].filter((setup) => !onlySetups || onlySetups.includes(setup))) {
+  for (const name of names) {
     console.log(`— ${name}${name === 'cluster-baseline' ? ` (the server of ${baseline!.commit})` : ''}`);
-    results.push(await measureSetup(name, baseline?.entry));
+    results.push(await measureSetup(name, workers, name === 'cluster' ? extras : undefined, baseline?.entry));
   }
 } finally {
+  await workers.close();
   baseline?.remove();
 }
 printTable(results);
 
-const setup = (name: SetupName) => results.find((result) => result.setup === name);
-const [direct, behindNginx, cluster, sharded, withoutMetrics, before] = (
-  ['single-direct', 'single-nginx', 'cluster', 'cluster-sharded', 'cluster-no-metrics', 'cluster-baseline'] as const
-).map(setup);
-const replicaBytesPerConnection = (result: SetupResult | undefined) => result?.capacity.at(-1)?.rssPerConnectionBytes.replicas;
-const ratios = {
-  'nginx: single-nginx p99 / single-direct p99': ratio(behindNginx?.fanout.sameReplica.p99, direct?.fanout.sameReplica.p99),
-  'Redis and the log: cluster cross-replica p99 / single-nginx p99': ratio(cluster?.fanout.crossReplica?.p99, behindNginx?.fanout.sameReplica.p99),
-  'ceiling: cluster / single-nginx': ratio(cluster?.ceiling.deliveriesPerSecond, behindNginx?.ceiling.deliveriesPerSecond),
-  'ceiling: single-nginx / single-direct': ratio(behindNginx?.ceiling.deliveriesPerSecond, direct?.ceiling.deliveriesPerSecond),
-  'adapter: cluster-sharded cross-replica p99 / cluster cross-replica p99': ratio(sharded?.fanout.crossReplica?.p99, cluster?.fanout.crossReplica?.p99),
-  'adapter ceiling: cluster-sharded / cluster': ratio(sharded?.ceiling.deliveriesPerSecond, cluster?.ceiling.deliveriesPerSecond),
-  'metrics ceiling: cluster / cluster-no-metrics': ratio(cluster?.ceiling.deliveriesPerSecond, withoutMetrics?.ceiling.deliveriesPerSecond),
-  'metrics memory per connection: cluster / cluster-no-metrics': ratio(replicaBytesPerConnection(cluster), replicaBytesPerConnection(withoutMetrics)),
-  'metrics cross-replica p99: cluster / cluster-no-metrics': ratio(cluster?.fanout.crossReplica?.p99, withoutMetrics?.fanout.crossReplica?.p99),
-  'Redis commands per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.commands, before?.fanout.redisPerMessage?.commands),
-  'Redis CPU per message: cluster / cluster-baseline': ratio(cluster?.fanout.redisPerMessage?.cpuMicros, before?.fanout.redisPerMessage?.cpuMicros),
-};
-console.log(ratios);
-
-const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results, ratios };
+const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results };
 mkdirSync(resultsDir, { recursive: true });
 const stem = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit}${quick ? '-quick' : ''}`);
-writeFileSync(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(`${stem}.svg`, renderChart(report));
-console.log(`results: ${stem}.json, ${stem}.svg`);
+const written: string[] = [];
+const write = (file: string, content: string) => {
+  writeFileSync(file, content);
+  written.push(file);
+};
+const replicaSummary = (what: object) => `${JSON.stringify({ commit, setup: 'cluster', replica: 1, ...what }, null, 2)}\n`;
+write(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+write(`${stem}.svg`, renderChart(report));
+if (extras.profile) write(`${stem}-replica-profile.json`, replicaSummary(extras.profile));
+if (extras.heap) write(`${stem}-replica-heap.json`, replicaSummary(extras.heap));
+console.log(`results: ${written.join(', ')}`);

@@ -5,30 +5,36 @@
  */
 
 export type WorkerCommand =
-  | { command: 'connect'; url: string; addresses: string[]; clients: number }
-  | { command: 'send'; messagesPerSecond: number; durationMs: number; phase: string }
-  | { command: 'report'; phase: string }
+  /**
+   * `clients` more clients. With `roomsByInstance`, each then also joins one of the rooms listed for
+   * the replica it landed on (its `welcome` says which), in turn: rooms whose members are all on one replica.
+   */
+  | { command: 'connect'; url: string; addresses: string[]; clients: number; roomsByInstance?: Record<string, string[]> }
+  /** Messages at this rate for this long, each from a random client: to `general`, or with `toRooms` to the sender's own room. */
+  | { command: 'send'; messagesPerSecond: number; durationMs: number; toRooms: boolean }
+  | { command: 'report' }
+  /** Closes every client, and forgets them. */
+  | { command: 'disconnect' }
   | { command: 'close' };
 
 export interface WorkerReport {
-  phase: string;
   /** Clients connected, and connection attempts that failed. */
   connected: number;
   failed: number;
-  /** Milliseconds to connect them all. */
+  /** Milliseconds to connect the last batch asked for. */
   connectMs: number;
-  /** Messages this worker sent in the phase and had acknowledged. */
-  acknowledged: string[];
+  /** This worker's clients in each room they joined besides `general` (all of them are in `general`). */
+  members: Record<string, number>;
+  /** Messages this worker sent since the last `send` began and had acknowledged, by room. */
+  acknowledged: Record<string, string[]>;
   /** Per message id (`worker:seq`) of any worker: how many of this worker's clients received it. */
   receivedBy: Record<string, number>;
-  /** Deliveries that were a second copy to the same client. */
-  duplicates: number;
   /**
-   * Clients disconnected during the phase, with the reasons. They do not reconnect or catch up (the
-   * page does both), so each misses whatever comes after: their deliveries count as lost.
+   * Clients disconnected since the last `send` began, with the reasons. They do not reconnect or
+   * catch up (the page does both), so each misses whatever comes after: their deliveries count as lost.
    */
   disconnects: string[];
-  /** CPU this worker used during the phase, as a share of one core. */
+  /** CPU this worker used since the last `send` began, as a share of one core. */
   cpuShare: number;
 }
 
