@@ -10,7 +10,10 @@
  *   `windows` times for the spread; deliveries/s and p50/p99 from one full client per replica;
  * - with rooms, the same with messages spread over several rooms, each room's members all on one
  *   replica: each Redis node's share, and the adapter packets each replica received and had no
- *   member for.
+ *   member for;
+ * - **one replica at saturation**: clients connected straight to the first replica, messages
+ *   offered faster than it delivers them one at a time, so that its packets queue and go out in
+ *   batches (server/write-batching.ts): the replicas' CPU per delivery at that load.
  * For the reference it also writes a CPU profile summary of one replica during a window and a
  * heap-snapshot diff of one replica per idle connection, next to the JSON and the chart.
  * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
@@ -54,6 +57,7 @@ const PLAN = quick
       windows: 1,
       rooms: 4,
       roomMessagesPerSecond: 10,
+      saturation: { clients: 40, messagesPerSecond: 10 },
     }
   : {
       workers: 2,
@@ -66,6 +70,8 @@ const PLAN = quick
       windows: 3,
       rooms: 8,
       roomMessagesPerSecond: 40,
+      // The load of the independent harness issue 20 cites: 1,268 clients, 50 msg/s offered.
+      saturation: { clients: 1268, messagesPerSecond: 50 },
     };
 /**
  * Below the ephemeral range (32768-) from which outgoing connections take their local port: one of
@@ -152,6 +158,7 @@ interface SetupResult {
   idle: IdleStep[];
   fanout: Scenario;
   rooms: Scenario | null;
+  saturation: Scenario | null;
 }
 
 /** The load workers: child processes, each with its share of the client addresses. */
@@ -586,7 +593,15 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
       rooms = await runScenario(setup, probes, workers, PLAN.clients, PLAN.roomMessagesPerSecond, true);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
-    return { setup: name, about: setup.definition.about, idle, fanout, rooms };
+    let saturation: Scenario | null = null;
+    if (setup.definition.saturation) {
+      const { clients, messagesPerSecond } = PLAN.saturation;
+      await workers.connect(setup.replicas[0]!.url, clients);
+      progress(`saturation: ${clients} clients on replica 1, ${messagesPerSecond} messages/s`);
+      saturation = await runScenario(setup, probes, workers, clients, messagesPerSecond, false);
+      await workers.disconnect(setup, PROBES_PER_REPLICA);
+    }
+    return { setup: name, about: setup.definition.about, idle, fanout, rooms, saturation };
   } finally {
     probes?.close();
     for (const inspector of inspectors) inspector.close();
@@ -626,6 +641,9 @@ function printTable(results: SetupResult[]): void {
         // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
         'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
         'rooms: adapter packets': result.rooms?.adapterPackets ? JSON.stringify(totalByLabels(result.rooms.adapterPackets)) : '–',
+        'saturation: deliveries/s, replica µs/delivery': result.saturation
+          ? `${median(result.saturation, 'deliveries/s')}, ${range(result.saturation, 'replica CPU µs/delivery')}`
+          : '–',
       };
     }),
   );

@@ -25,17 +25,23 @@ interface SetupDefinition {
   baseline?: boolean;
   /** Also runs the rooms scenario (the plain chat of a baseline has no rooms). */
   rooms?: boolean;
+  /** Also runs one replica at saturation: where a feature's or a version's cost per delivery shows most. */
+  saturation?: boolean;
 }
 
 export const SETUP_DEFINITIONS = {
-  cluster: { about: 'four replicas behind nginx, one Redis, classic adapter: the reference', rooms: true },
-  'cluster-baseline': { about: 'the same, running the server of --baseline', baseline: true },
+  cluster: { about: 'four replicas behind nginx, one Redis, classic adapter: the reference', rooms: true, saturation: true },
+  'cluster-baseline': { about: 'the same, running the server of --baseline', baseline: true, saturation: true },
   'cluster-haproxy': { about: 'the reference behind HAProxy instead of nginx', front: 'haproxy' },
-  'no-log': { about: "the reference with each replica's in-memory log in place of the Redis Stream (MESSAGE_LOG=memory)", env: { MESSAGE_LOG: 'memory' } },
-  'no-presence': { about: 'the reference without presence (PRESENCE=off)', env: { PRESENCE: 'off' } },
-  'no-guards': { about: 'the reference without the rate limit and the slow-reader guard (GUARDS=off)', env: { GUARDS: 'off' } },
-  'no-metrics': { about: 'the reference without metrics (METRICS=off)', env: { METRICS: 'off' } },
-  'no-positions': { about: 'the reference without position announcements (POSITION_INTERVAL_MS=0)', env: { POSITION_INTERVAL_MS: '0' } },
+  'no-log': {
+    about: "the reference with each replica's in-memory log in place of the Redis Stream (MESSAGE_LOG=memory)",
+    env: { MESSAGE_LOG: 'memory' },
+    saturation: true,
+  },
+  'no-presence': { about: 'the reference without presence (PRESENCE=off)', env: { PRESENCE: 'off' }, saturation: true },
+  'no-guards': { about: 'the reference without the rate limit and the slow-reader guard (GUARDS=off)', env: { GUARDS: 'off' }, saturation: true },
+  'no-metrics': { about: 'the reference without metrics (METRICS=off)', env: { METRICS: 'off' }, saturation: true },
+  'no-positions': { about: 'the reference without position announcements (POSITION_INTERVAL_MS=0)', env: { POSITION_INTERVAL_MS: '0' }, saturation: true },
   'cluster-sharded': {
     about: 'the reference with the sharded adapter (REDIS_ADAPTER=sharded), still one Redis',
     env: { REDIS_ADAPTER: 'sharded' },
