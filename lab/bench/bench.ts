@@ -66,7 +66,7 @@ const PLAN = quick
       heapDiffClients: 1000,
       clients: 1000,
       messagesPerSecond: 10,
-      windowMs: 3000,
+      windowMs: 2500,
       windows: 3,
       rooms: 8,
       roomMessagesPerSecond: 40,
