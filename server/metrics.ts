@@ -78,6 +78,12 @@ export function createMetrics() {
     labelNames: ['event'] as const,
     registers,
   });
+  const adapterPackets = new Counter({
+    name: 'chat_adapter_packets_received_total',
+    help: "Broadcast packets this replica's Redis adapter received from Redis, by whether this replica had a member of the packet's room then (a broadcast to everyone counts yes); no: received and thrown away.",
+    labelNames: ['for_local_members'] as const,
+    registers,
+  });
   const catchUps = new Counter({
     name: 'chat_catch_ups_total',
     help: 'Catch-ups answered from the log, by trigger: recent (a new client asking for the recent conversation), gap (a client asking for what follows the last message it holds).',
@@ -181,6 +187,7 @@ export function createMetrics() {
   for (const reason of ['origin', 'handshake'] satisfies ConnectionRefusal[]) connectionsRefused.inc({ reason }, 0);
   for (const outcome of ['ok', 'failed']) presenceReports.inc({ outcome }, 0);
   for (const event of BROADCAST_EVENTS) deliveries.inc({ event }, 0);
+  for (const forLocalMembers of ['yes', 'no']) adapterPackets.inc({ for_local_members: forLocalMembers }, 0);
   draining.set(0);
 
   const metrics = {
@@ -230,6 +237,9 @@ export function createMetrics() {
       redisConnected.set({ connection }, up ? 1 : 0);
       if (!up) redisConnectionLosses.inc({ connection });
     },
+    /** What the Redis adapter calls for each packet it receives (server/redis/redis-adapter.ts); undefined: not counted. */
+    adapterPacketCounter: (): ((forLocalMembers: boolean) => void) | undefined => (forLocalMembers) =>
+      adapterPackets.inc({ for_local_members: forLocalMembers ? 'yes' : 'no' }),
 
     presenceRead: (replicas: number, people: number) => {
       presenceReports.inc({ outcome: 'ok' });
@@ -282,6 +292,7 @@ export function noMetrics(): ChatMetrics {
     drainClosed: nothing,
     redis: (_operation, command) => command,
     redisConnection: nothing,
+    adapterPacketCounter: () => undefined,
     presenceRead: nothing,
     presenceFailed: nothing,
     watch: nothing,

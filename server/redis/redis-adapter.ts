@@ -156,17 +156,74 @@ export async function connectRedis(
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
   const publishes = { operation: 'publish', metrics } as const;
+  const count = metrics.adapterPacketCounter();
   if (kind === 'sharded') {
-    return createShardedAdapter(
-      withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes),
-      withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
-      { subscriptionMode: 'dynamic' },
+    const sharded = withReceivedPacketsCounted(withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger), 'sSubscribe', count);
+    return sharded.adapter(
+      createShardedAdapter(withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes), sharded.subscriber, { subscriptionMode: 'dynamic' }),
     );
   }
-  return createAdapter(
-    withDroppedPromisesReported(publisher, ['publish'], logger, publishes),
+  const classic = withReceivedPacketsCounted(
     withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
+    'pSubscribe',
+    count,
   );
+  return classic.adapter(createAdapter(withDroppedPromisesReported(publisher, ['publish'], logger, publishes), classic.subscriber));
+}
+
+/** Both adapters' broadcast channels: `socket.io#<namespace>#`, and `socket.io#<namespace>#<room>#` for one room's. */
+const CHANNEL_PREFIX = 'socket.io#';
+
+type PacketListener = (message: Buffer, channel: Buffer) => void;
+
+/**
+ * Counts each packet the adapter receives (server/metrics.ts), by whether this replica has a member
+ * of its room. The hook is the listener the adapter hands to `subscribeMethod` (node-redis's public
+ * API, the same for both adapters), not one of the adapter's private methods; the channel names the
+ * namespace and the room. A packet for everyone counts as for local members. `adapter` wraps the
+ * adapter's factory, to know each namespace's rooms. Without `count`, nothing is wrapped.
+ */
+function withReceivedPacketsCounted(
+  subscriber: RedisClientType,
+  subscribeMethod: 'pSubscribe' | 'sSubscribe',
+  count: ((forLocalMembers: boolean) => void) | undefined,
+) {
+  const namespaces = new Map<string, { rooms: Map<string, unknown> }>();
+  const received = (channel: string) => {
+    const namespaceAndRoom = channel.slice(CHANNEL_PREFIX.length);
+    const end = namespaceAndRoom.indexOf('#');
+    const room = namespaceAndRoom.slice(end + 1, -1);
+    const adapter = namespaces.get(namespaceAndRoom.slice(0, end));
+    if (adapter) count?.(room === '' || adapter.rooms.has(room));
+  };
+  return {
+    subscriber: !count
+      ? subscriber
+      : new Proxy(subscriber, {
+          get(target, property, receiver) {
+            const value: unknown = Reflect.get(target, property, receiver);
+            if (property !== subscribeMethod || typeof value !== 'function') return value;
+            return (channels: unknown, listener: PacketListener, ...rest: unknown[]) =>
+              value.call(
+                receiver,
+                channels,
+                (message: Buffer, channel: Buffer) => {
+                  received(channel.toString());
+                  listener(message, channel);
+                },
+                ...rest,
+              );
+          },
+        }),
+    adapter:
+      <A extends { rooms: Map<string, unknown> }>(factory: (nsp: { name: string }) => A) =>
+      // Socket.IO calls the factory with `new`, which an arrow function refuses.
+      (nsp: { name: string }): A => {
+        const adapter = factory(nsp);
+        namespaces.set(nsp.name, adapter);
+        return adapter;
+      },
+  };
 }
 
 /**
