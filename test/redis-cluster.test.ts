@@ -15,6 +15,9 @@ import { REDIS_CLUSTER_SIZE, startRedisCluster, type RunningRedisCluster } from 
 import { logKey } from '../server/redis/redis-message-log.js';
 import { assertExactlyOnce, EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startTestReplicas } from './helpers.js';
 
+/** What a send that meets its room's slot half moved is told (server/redis/redis-message-log.ts). */
+const MOVING_REFUSAL = 'the message log (Redis) is moving this room to another node: not sent, try again';
+
 const POSITION_INTERVAL_MS = 300;
 /** A primary unreachable this long is replaced by its replica. */
 const NODE_TIMEOUT_MS = 1000;
@@ -24,6 +27,8 @@ const SEND_DEADLINE_MS = 30_000;
 const OUTAGE_MS = 10_000;
 /** Megabytes written to a primary while its replica is stopped: more than the sockets between them hold. */
 const FILLER_MB = 40;
+/** Idempotency keys put in a room's slot before it migrates, as a busy room has. */
+const SEEDED_KEYS = 400;
 
 async function startChat(options: { waitReplicas: number }) {
   const dir = makeTempDir('redis-cluster');
@@ -132,6 +137,59 @@ describe('on a real Redis Cluster (three primaries, a replica each), sharded ada
       { what: 'three replicas in the cluster panel' },
     );
     await pollUntil(async () => inA[0]!.here?.people.some((person) => person.name === 'Ada'), Boolean, { what: `Ada in ${a}` });
+  });
+
+  test("a busy room's slot migrates to another primary while its members on three replicas chat: sends are refused as retryable only, every acknowledged message reaches every member once, and live delivery resumes", async (t) => {
+    const [room, elsewhere] = rooms;
+    const from = await chat.redis.primaryOf(logKey(room));
+    const to = await chat.redis.primaryOf(logKey(elsewhere));
+    const senders = [await chat.client(t, 1, { room }), await chat.client(t, 2, { room })];
+    const members = [...senders, await chat.client(t, 3, { room })];
+    // A busy room has an idempotency key per message of the last 15 minutes in its slot, and the
+    // migration moves them one by one: the move lasts while the room chats.
+    const seeding = createClient({ url: chat.redis.urls[chat.ports.indexOf(from)]! });
+    await seeding.connect();
+    await Promise.all(Array.from({ length: SEEDED_KEYS }, (_, n) => seeding.set(`{room:${room}}:key:seeded-${n}`, '0-1', { EX: 900 })));
+    t.after(() => seeding.destroy());
+    let migrated: Promise<void> | undefined;
+    const conversations = await Promise.all(
+      senders.map((sender, index) =>
+        chatThrough(sender, 30, `while the slot moves, from ${index + 1}`, async (sent) => {
+          if (index !== 0) return;
+          if (sent === 10) migrated = chat.redis.migrateSlot(logKey(room), to);
+          // The last ten once the slot has moved.
+          if (sent === 20) await migrated;
+        }),
+      ),
+    );
+    assert.equal(await chat.redis.primaryOf(logKey(room)), to, 'the slot did not move');
+    assert.notEqual(from, to);
+    // Each replica's subscription to the room's channel was made on the old owner: a message sent
+    // now must still arrive live on every member, not only through the position and catch-up.
+    const probes: string[] = [];
+    await pollUntil(
+      async () => {
+        const { ids } = await chatThrough(senders[0]!, 1, 'after the move');
+        probes.push(...ids);
+        await pollUntil(async () => members.every((member) => member.liveCopies.has(ids[0]!)), Boolean, {
+          what: 'a live copy',
+          timeoutMs: 1000,
+          intervalMs: 20,
+        });
+        return true;
+      },
+      Boolean,
+      { what: 'a message after the move delivered live to every member', timeoutMs: 10_000 },
+    );
+    const ids = [...conversations.flatMap((conversation) => conversation.ids), ...probes];
+    for (const [index, member] of members.entries()) {
+      await member.waitForIds(ids, `every acknowledged message on member ${index + 1}`);
+      assertExactlyOnce(member, ids, `member ${index + 1}`);
+    }
+    const refusals = conversations.flatMap((conversation) => conversation.refusals);
+    t.diagnostic(`${refusals.length} sends refused during the move: ${[...new Set(refusals)].join('; ')}`);
+    // Otherwise the move happened between two sends, and the test showed nothing.
+    assert.ok(refusals.includes(MOVING_REFUSAL), 'no send met the slot half moved');
   });
 
   test("the primary of a busy room's slot SIGKILLed mid-conversation: sends there are refused as retryable until its replica is promoted and has a replica again, and every acknowledged message reaches every member once", async (t) => {

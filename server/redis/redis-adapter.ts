@@ -196,6 +196,15 @@ function withReceivedPacketsCounted(
     const adapter = namespaces.get(namespaceAndRoom.slice(0, end));
     if (adapter) count?.(room === '' || adapter.rooms.has(room));
   };
+  function wrapFactory<A extends { rooms: Map<string, unknown> }>(factory: (nsp: { name: string }) => A) {
+    // Socket.IO calls the factory with `new`, which an arrow function refuses.
+    function createAdapter(nsp: { name: string }): A {
+      const adapter = factory(nsp);
+      namespaces.set(nsp.name, adapter);
+      return adapter;
+    }
+    return createAdapter;
+  }
   return {
     subscriber: !count
       ? subscriber
@@ -215,14 +224,7 @@ function withReceivedPacketsCounted(
               );
           },
         }),
-    adapter:
-      <A extends { rooms: Map<string, unknown> }>(factory: (nsp: { name: string }) => A) =>
-      // Socket.IO calls the factory with `new`, which an arrow function refuses.
-      (nsp: { name: string }): A => {
-        const adapter = factory(nsp);
-        namespaces.set(nsp.name, adapter);
-        return adapter;
-      },
+    adapter: wrapFactory,
   };
 }
 

@@ -121,5 +121,9 @@ function describeAppendFailure(err: Error): string {
   if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
+  // The room's slot is migrating between two Redis Cluster nodes and its keys are split between
+  // them: Redis ran nothing; the script can run again once the move is done.
+  if (err instanceof ErrorReply && err.message.startsWith('TRYAGAIN'))
+    return 'the message log (Redis) is moving this room to another node: not sent, try again';
   return `the message log (Redis) refused it: ${err.message}`;
 }
