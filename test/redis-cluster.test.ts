@@ -13,7 +13,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { REDIS_CLUSTER_SIZE, startRedisCluster, type RunningRedisCluster } from '../lab/cluster/redis-cluster.js';
 import { logKey } from '../server/redis/redis-message-log.js';
-import { assertExactlyOnce, EVENT_TIMEOUT_MS, freePort, ListeningClient, makeTempDir, WITHOUT_RATE_LIMIT, pollUntil, startTestReplicas } from './helpers.js';
+import {
+  assertExactlyOnce,
+  copiesByText,
+  EVENT_TIMEOUT_MS,
+  freePort,
+  ListeningClient,
+  makeTempDir,
+  WITHOUT_RATE_LIMIT,
+  pollUntil,
+  startTestReplicas,
+} from './helpers.js';
 
 /** What a send that meets its room's slot half moved is told (server/redis/redis-message-log.ts). */
 const MOVING_REFUSAL = 'the message log (Redis) is moving this room to another node: not sent, try again';
@@ -80,29 +90,30 @@ async function roomsOnTwoShards(redis: RunningRedisCluster): Promise<[string, st
 }
 
 /**
- * Sends `count` messages as the page's outbox does: each is sent again, with its key, until it is
- * acknowledged. Returns the acknowledged ids, and the retryable refusals on the way.
+ * Sends `text` under `key` as the page's outbox does, again and again until it is acknowledged:
+ * its id, and the retryable refusals on the way.
  */
+async function sendUntilAcknowledged(sender: ListeningClient, text: string, key: string, refusals: string[]): Promise<string> {
+  const deadline = Date.now() + SEND_DEADLINE_MS;
+  for (;;) {
+    const result = await sender.send(text, key);
+    if (result !== 'no answer' && result.ok) return result.id;
+    if (result !== 'no answer') {
+      assert.equal(result.retryable, true, `${text}: refused for good: ${result.error}`);
+      refusals.push(result.error);
+    }
+    assert.ok(Date.now() < deadline, `${text}: not acknowledged within ${SEND_DEADLINE_MS} ms; last: ${refusals.at(-1)}`);
+    await delay(100);
+  }
+}
+
+/** Sends `count` messages, each until it is acknowledged. Returns their ids, and the retryable refusals on the way. */
 async function chatThrough(sender: ListeningClient, count: number, label: string, during?: (sent: number) => Promise<void>) {
   const ids: string[] = [];
   const refusals: string[] = [];
   for (let n = 0; n < count; n++) {
     await during?.(n);
-    const key = randomUUID();
-    const deadline = Date.now() + SEND_DEADLINE_MS;
-    for (;;) {
-      const result = await sender.send(`${label} ${n}`, key);
-      if (result !== 'no answer' && result.ok) {
-        ids.push(result.id);
-        break;
-      }
-      if (result !== 'no answer') {
-        assert.equal(result.retryable, true, `${label} ${n}: refused for good: ${result.error}`);
-        refusals.push(result.error);
-      }
-      assert.ok(Date.now() < deadline, `${label} ${n}: not acknowledged within ${SEND_DEADLINE_MS} ms; last: ${refusals.at(-1)}`);
-      await delay(100);
-    }
+    ids.push(await sendUntilAcknowledged(sender, `${label} ${n}`, randomUUID(), refusals));
   }
   return { ids, refusals };
 }
@@ -190,6 +201,49 @@ describe('on a real Redis Cluster (three primaries, a replica each), sharded ada
     t.diagnostic(`${refusals.length} sends refused during the move: ${[...new Set(refusals)].join('; ')}`);
     // Otherwise the move happened between two sends, and the test showed nothing.
     assert.ok(refusals.includes(MOVING_REFUSAL), 'no send met the slot half moved');
+  });
+
+  test('a message refused after a WAIT timeout (its Redis replica stopped) and sent again with its key through another replica: refused until a Redis replica can have it, even after its primary dies; then logged once and delivered once', async (t) => {
+    const [room] = rooms;
+    const primary = await chat.redis.primaryOf(logKey(room));
+    const replica = chat.redis.node(await chat.redis.replicaOf(primary));
+    const first = await chat.client(t, 1, { room, reconnection: true });
+    const second = await chat.client(t, 2, { room, reconnection: true });
+    const member = await chat.client(t, 3, { room, reconnection: true });
+    const text = 'refused after WAIT timed out';
+    const key = randomUUID();
+    process.kill(replica.pid, 'SIGSTOP');
+    try {
+      const refused = await first.send(text, key);
+      assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable && /did not confirm/.test(refused.error), JSON.stringify(refused));
+      // Logged on the primary, not on its replica. The retry goes through another replica's
+      // connection to that primary: its WAIT must cover the entry the first attempt wrote.
+      const retried = await second.send(text, key);
+      assert.ok(retried !== 'no answer' && !retried.ok, `acknowledged while no Redis replica had it: ${JSON.stringify(retried)}`);
+      process.kill(chat.redis.node(primary).pid, 'SIGKILL');
+    } finally {
+      process.kill(replica.pid, 'SIGCONT');
+    }
+    await pollUntil(
+      () => chat.redis.primaryOf(logKey(room)),
+      (port) => port !== primary,
+      { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
+    );
+    const restarting = chat.redis.restart(primary);
+    const id = await sendUntilAcknowledged(second, text, key, []);
+    await restarting;
+    await member.waitForIds([id], 'the acknowledged message');
+    assert.deepEqual(
+      member.ids().filter((held) => held === id),
+      [id],
+    );
+    const newcomer = await chat.client(t, 1, { room });
+    assert.equal(copiesByText(newcomer).get(text), 1, 'the log holds the message once');
+    assert.ok(newcomer.ids().includes(id));
+    // A page that caught up the first attempt's entry from the primary before it died holds it
+    // under an id the promoted replica may not have (docs/rooms-and-redis-cluster.md).
+    t.diagnostic(`the member holds the text ${copiesByText(member).get(text)} time(s)`);
+    await chat.redis.waitUntilHealthy();
   });
 
   test("the primary of a busy room's slot SIGKILLed mid-conversation: sends there are refused as retryable until its replica is promoted and has a replica again, and every acknowledged message reaches every member once", async (t) => {
