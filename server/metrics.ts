@@ -60,6 +60,11 @@ export function createMetrics() {
     help: 'Retries of a message already in the log: acknowledged again, not logged twice.',
     registers,
   });
+  const messagesUnderReplicated = new Counter({
+    name: 'chat_messages_under_replicated_total',
+    help: 'Messages acknowledged with fewer Redis replicas confirming them than REDIS_WAIT_REPLICAS, because their primary had no more online: a second failure in that shard could lose them.',
+    registers,
+  });
   const messagesRefused = new Counter({
     name: 'chat_messages_refused_total',
     help: 'Chat messages answered ok: false, by reason: invalid (retryable: false), rate_limit, log_unavailable (Redis could not store it).',
@@ -195,6 +200,7 @@ export function createMetrics() {
 
     messageAccepted: () => messagesAccepted.inc(),
     messageDeduplicated: () => messagesDeduplicated.inc(),
+    messageUnderReplicated: () => messagesUnderReplicated.inc(),
     messageRefused: (reason: MessageRefusal) => messagesRefused.inc({ reason }),
     /** Call when a message arrives; call what it returns when its `ok: true` goes out. */
     startAck: () => ackSeconds.startTimer(),
@@ -281,6 +287,7 @@ export function noMetrics(): ChatMetrics {
     registry: new Registry(),
     messageAccepted: nothing,
     messageDeduplicated: nothing,
+    messageUnderReplicated: nothing,
     messageRefused: nothing,
     startAck: () => () => 0,
     catchUp: nothing,

@@ -77,12 +77,25 @@ export async function startRedisCluster(options: { ports: number[]; dir: string;
       // A primary counts once the cluster is ok; a replica once it also follows its primary.
       const healthy = (info: string) =>
         /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && (/role:master/.test(info) || /master_link_status:up/.test(info));
-      if (infos.every(healthy)) return;
+      // And every node agrees on who serves which slots: a node restarted after a failover says
+      // "ok" with its old view for a moment, before it learns it is now a replica.
+      const owners = await Promise.all(live.map((port) => slotOwners(port).catch((err: Error) => err.message)));
+      if (infos.every(healthy) && owners.every((view) => view === owners[0])) return;
       last = infos.find((info) => !healthy(info)) ?? '';
       if (Date.now() > deadline) throw new Error(`the Redis Cluster is not healthy after ${timeoutMs} ms: ${last.split('\n').slice(0, 3).join(' ')}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   };
+
+  /** Which primary serves which slots, as the node on `port` sees it: `<from>-<to>@<port>` lines. */
+  const slotOwners = (port: number) =>
+    onNode(port, async (client) => {
+      const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+      return ranges
+        .map(([from, to, [, primaryPort]]) => `${from}-${to}@${primaryPort}`)
+        .sort()
+        .join('\n');
+    });
 
   /** `use` on a connection of its own to the node on `port`. */
   const onNode = async <T>(port: number, use: (node: RedisClientType) => Promise<T>): Promise<T> => {

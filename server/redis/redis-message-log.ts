@@ -12,7 +12,8 @@ import { isLogId } from '../../shared/log-id.js';
 import { TimeoutError } from '../../shared/with-timeout.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from '../chat/message-log.js';
 import type { ChatMetrics } from '../metrics.js';
-import { NotReplicatedError, type RedisConnection } from './redis-adapter.js';
+import type { RedisConnection } from './redis-adapter.js';
+import { NotReplicatedError } from './redis-replication.js';
 import { answeredInTime } from './redis-timeout.js';
 import { parseStoredJson } from './stored-json.js';
 
