@@ -270,7 +270,8 @@ export function createMetrics() {
           for (const [transport, count] of counts) this.set({ transport }, count);
         },
       });
-      io.on('connection', (socket) => socket.once('disconnect', (reason, description) => metrics.disconnected(reason, description)));
+      // The same function for every socket: a connection costs no closure of its own.
+      io.on('connection', (socket) => socket.on('disconnect', metrics.disconnected));
       countDeliveries(io.of('/').adapter, (event, recipients) => deliveries.inc({ event: BROADCAST_EVENTS.has(event) ? event : 'other' }, recipients));
     },
   };

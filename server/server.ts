@@ -17,8 +17,9 @@ import { createRedisPresenceStore } from './redis/redis-presence.js';
 import { createRedisRoomStore } from './redis/redis-rooms.js';
 import { createMemoryRoomStore, startRooms } from './chat/rooms.js';
 import { limitEventRate } from './guards/rate-limit.js';
-import { closeIfFallingBehind } from './guards/slow-readers.js';
+import { closeSlowReaders } from './guards/slow-readers.js';
 import { MAX_MESSAGE_LENGTH } from '../shared/text.js';
+import { batchWrites } from './write-batching.js';
 
 /** A replica that is listening. */
 export interface RunningChatServer {
@@ -71,9 +72,13 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
   const httpServer = createServer(app);
   // The WebSocket connections, so that closing can cut the ones whose clients do not answer.
   const webSockets = new Set<Duplex>();
+  // One listener for all of them (`this` is the connection that closed), rather than a closure each.
+  function forget(this: Duplex) {
+    webSockets.delete(this);
+  }
   httpServer.on('upgrade', (_request, connection: Duplex) => {
     webSockets.add(connection);
-    connection.once('close', () => webSockets.delete(connection));
+    connection.on('close', forget);
   });
   const io: ChatServer = new Server(httpServer, {
     adapter: redis?.adapter,
@@ -83,10 +88,9 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     pingTimeout: config.heartbeat.timeoutMs,
   });
   metrics.watch(io);
-  io.on('connection', (socket) => {
-    limitEventRate(socket, config.rateLimit, metrics);
-    closeIfFallingBehind(socket, logger, metrics);
-  });
+  batchWrites(io.engine);
+  io.on('connection', (socket) => limitEventRate(socket, config.rateLimit, metrics));
+  closeSlowReaders(io, logger, metrics, stopping.signal);
   const delivery = startDelivery({
     io,
     logs,

@@ -14,6 +14,11 @@ import type { ChatMetrics } from '../metrics.js';
 export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
 
+/** Who sent an event, made when one arrives rather than kept for each connection. */
+function senderOf(socket: ChatSocket): Sender {
+  return { name: socket.data.name, socketId: socket.id, isIn: (room) => isIn(socket, room) };
+}
+
 export function registerChatHandlers(io: ChatServer, options: { instance: string; delivery: Delivery; rooms: Rooms; metrics: ChatMetrics }): void {
   const { instance, delivery, rooms, metrics } = options;
 
@@ -29,30 +34,32 @@ export function registerChatHandlers(io: ChatServer, options: { instance: string
     next();
   });
 
+  // Each handler serves every socket: Node's EventEmitter calls a listener with `this` set to the
+  // socket that received the event, so a connection costs no closures of its own.
+  async function onChatMessage(this: ChatSocket, payload: unknown, ack: unknown) {
+    const result = await delivery.accept(senderOf(this), payload);
+    if (typeof ack === 'function') (ack as (result: SendResult) => void)(result);
+  }
+  async function onCatchUp(this: ChatSocket, request: unknown, ack: unknown) {
+    if (typeof ack !== 'function') return;
+    (ack as (result: CatchUpResult) => void)(await delivery.catchUp(senderOf(this), request));
+  }
+  // To everyone in the room but this tab, cluster-wide. Not logged: it matters only for the next
+  // seconds. From a room this tab is not in (or no room name at all), nothing.
+  function onTyping(this: ChatSocket, input: unknown) {
+    const checked = input === undefined ? { ok: true as const, text: DEFAULT_ROOM } : checkRoomName(input);
+    if (checked.ok && isIn(this, checked.text)) this.to(socketRoom(checked.text)).emit('typing', { name: this.data.name, instance, room: checked.text });
+  }
+
   io.on('connection', (socket: ChatSocket) => {
-    const { name } = socket.data;
-    const sender: Sender = { name, socketId: socket.id, isIn: (room) => isIn(socket, room) };
     void socket.join(socket.data.rooms.map(socketRoom));
     // The client answers with a `catch up` per room: it is already receiving live messages by
     // then, so nothing falls between what it is sent and what it reads.
-    socket.emit('welcome', { instance, name, rooms: socket.data.rooms });
-
-    // Arguments come off the wire, so they are `unknown` here whatever the event types say; a
-    // client that sends no acknowledgement callback simply gets no answer.
-    socket.on('chat message', async (payload: unknown, ack: unknown) => {
-      const result = await delivery.accept(sender, payload);
-      if (typeof ack === 'function') (ack as (result: SendResult) => void)(result);
-    });
-    socket.on('catch up', async (request: unknown, ack: unknown) => {
-      if (typeof ack !== 'function') return;
-      (ack as (result: CatchUpResult) => void)(await delivery.catchUp(sender, request));
-    });
-
-    // To everyone in the room but this tab, cluster-wide. Not logged: it matters only for the next
-    // seconds. From a room this tab is not in (or no room name at all), nothing.
-    socket.on('typing', (input: unknown) => {
-      const checked = input === undefined ? { ok: true as const, text: DEFAULT_ROOM } : checkRoomName(input);
-      if (checked.ok && isIn(socket, checked.text)) socket.to(socketRoom(checked.text)).emit('typing', { name, instance, room: checked.text });
-    });
+    socket.emit('welcome', { instance, name: socket.data.name, rooms: socket.data.rooms });
+    // Arguments come off the wire, so they are `unknown` in the handlers whatever the event types
+    // say; a client that sends no acknowledgement callback simply gets no answer.
+    socket.on('chat message', onChatMessage);
+    socket.on('catch up', onCatchUp);
+    socket.on('typing', onTyping);
   });
 }

@@ -116,18 +116,25 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
     return { ok: true, room };
   }
 
-  /** An event with an acknowledgement: a client that sends none gets no answer, and nothing happens. */
-  function answer(socket: ChatSocket, event: 'join' | 'leave' | 'create room', handle: (socket: ChatSocket, input: unknown) => Promise<RoomResult>) {
-    socket.on(event, async (input: unknown, ack: unknown) => {
+  /**
+   * An event with an acknowledgement: a client that sends none gets no answer, and nothing happens.
+   * One listener serves every socket (`this` is the socket that received the event), so that a
+   * connection costs no closures of its own.
+   */
+  function answering(handle: (socket: ChatSocket, input: unknown) => Promise<RoomResult>) {
+    return async function (this: ChatSocket, input: unknown, ack: unknown) {
       if (typeof ack !== 'function') return;
-      (ack as (result: RoomResult) => void)(await handle(socket, input));
-    });
+      (ack as (result: RoomResult) => void)(await handle(this, input));
+    };
   }
+  const onJoin = answering(join);
+  const onLeave = answering(leave);
+  const onCreate = answering(create);
 
   io.on('connection', (socket) => {
-    answer(socket, 'join', join);
-    answer(socket, 'leave', leave);
-    answer(socket, 'create room', create);
+    socket.on('join', onJoin);
+    socket.on('leave', onLeave);
+    socket.on('create room', onCreate);
     sortedList().then(
       (rooms) => socket.emit('rooms', rooms),
       () => socket.emit('rooms', [...known].sort()),

@@ -39,10 +39,20 @@ class TokenBucket {
  * with an acknowledgement, that says "slow down".
  */
 export function limitEventRate(socket: Socket, limit: { burst: number; perSecond: number }, metrics: ChatMetrics): void {
-  const sending = new TokenBucket(limit.burst, limit.perSecond);
-  const catchingUp = new TokenBucket(limit.burst, limit.perSecond);
+  // Made at a connection's first event of each kind: most connections are idle, and a full bucket is
+  // what a new one would hold anyway.
+  let sending: TokenBucket | undefined;
+  let catchingUp: TokenBucket | undefined;
   socket.use((event, next) => {
-    if ((event[0] === 'catch up' ? catchingUp : sending).take()) return next();
+    let bucket: TokenBucket;
+    if (event[0] === 'catch up') {
+      catchingUp ??= new TokenBucket(limit.burst, limit.perSecond);
+      bucket = catchingUp;
+    } else {
+      sending ??= new TokenBucket(limit.burst, limit.perSecond);
+      bucket = sending;
+    }
+    if (bucket.take()) return next();
     metrics.rateLimited(String(event[0]));
     const ack = event.at(-1);
     if (typeof ack === 'function') ack(SLOW_DOWN);
