@@ -164,7 +164,8 @@ type PacketListener = (message: Buffer, channel: Buffer) => void;
  * of its room. The hook is the listener the adapter hands to `subscribeMethod` (node-redis's public
  * API, the same for both adapters), not one of the adapter's private methods; the channel names the
  * namespace and the room. A packet for everyone counts as for local members. `adapter` wraps the
- * adapter's factory, to know each namespace's rooms. Without `count`, nothing is wrapped.
+ * adapter's factory, to know each namespace's rooms. Without `count` (METRICS=off), the subscriber is
+ * not wrapped.
  */
 function withReceivedPacketsCounted(
   subscriber: RedisClientType,
@@ -181,12 +182,12 @@ function withReceivedPacketsCounted(
   };
   function wrapFactory<A extends { rooms: Map<string, unknown> }>(factory: (nsp: { name: string }) => A) {
     // Socket.IO calls the factory with `new`, which an arrow function refuses.
-    function createAdapter(nsp: { name: string }): A {
+    function namespaceAdapter(nsp: { name: string }): A {
       const adapter = factory(nsp);
       namespaces.set(nsp.name, adapter);
       return adapter;
     }
-    return createAdapter;
+    return namespaceAdapter;
   }
   return {
     subscriber: !count

@@ -117,9 +117,10 @@ function describeAppendFailure(err: Error): string {
   if (err instanceof ClientOfflineError || err instanceof ClientClosedError || err.message === 'The queue is full') {
     return 'the message log (Redis) is unavailable: not sent, try again';
   }
-  // Sent, but no answer, or no replica has it yet: Redis may have stored it. Sending again with
-  // the same key is safe.
-  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError) {
+  // Sent, but no answer (none in time, or the connection reset under it: its node was killed), or
+  // no replica has it yet: Redis may have stored it. Sending again with the same key is safe.
+  const reset = (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError || reset) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
   // The room's slot is migrating between two Redis Cluster nodes and its keys are split between
