@@ -60,6 +60,11 @@ export function createMetrics() {
     help: 'Retries of a message already in the log: acknowledged again, not logged twice.',
     registers,
   });
+  const messagesUnderReplicated = new Counter({
+    name: 'chat_messages_under_replicated_total',
+    help: 'Messages acknowledged with fewer Redis replicas confirming them than REDIS_WAIT_REPLICAS, because their primary had no more online: a second failure in that shard could lose them.',
+    registers,
+  });
   const messagesRefused = new Counter({
     name: 'chat_messages_refused_total',
     help: 'Chat messages answered ok: false, by reason: invalid (retryable: false), rate_limit, log_unavailable (Redis could not store it).',
@@ -76,6 +81,12 @@ export function createMetrics() {
     name: 'chat_deliveries_total',
     help: "Packets broadcasts delivered to this replica's own clients, by event (a chat message to 100 clients here: 100).",
     labelNames: ['event'] as const,
+    registers,
+  });
+  const adapterPackets = new Counter({
+    name: 'chat_adapter_packets_received_total',
+    help: "Broadcast packets this replica's Redis adapter received from Redis, by whether this replica had a member of the packet's room then (a broadcast to everyone counts yes); no: received and thrown away.",
+    labelNames: ['for_local_members'] as const,
     registers,
   });
   const catchUps = new Counter({
@@ -181,6 +192,7 @@ export function createMetrics() {
   for (const reason of ['origin', 'handshake'] satisfies ConnectionRefusal[]) connectionsRefused.inc({ reason }, 0);
   for (const outcome of ['ok', 'failed']) presenceReports.inc({ outcome }, 0);
   for (const event of BROADCAST_EVENTS) deliveries.inc({ event }, 0);
+  for (const forLocalMembers of ['yes', 'no']) adapterPackets.inc({ for_local_members: forLocalMembers }, 0);
   draining.set(0);
 
   const metrics = {
@@ -188,6 +200,7 @@ export function createMetrics() {
 
     messageAccepted: () => messagesAccepted.inc(),
     messageDeduplicated: () => messagesDeduplicated.inc(),
+    messageUnderReplicated: () => messagesUnderReplicated.inc(),
     messageRefused: (reason: MessageRefusal) => messagesRefused.inc({ reason }),
     /** Call when a message arrives; call what it returns when its `ok: true` goes out. */
     startAck: () => ackSeconds.startTimer(),
@@ -230,6 +243,9 @@ export function createMetrics() {
       redisConnected.set({ connection }, up ? 1 : 0);
       if (!up) redisConnectionLosses.inc({ connection });
     },
+    /** What the Redis adapter calls for each packet it receives (server/redis/redis-adapter.ts); undefined: not counted. */
+    adapterPacketCounter: (): ((forLocalMembers: boolean) => void) | undefined => (forLocalMembers) =>
+      adapterPackets.inc({ for_local_members: forLocalMembers ? 'yes' : 'no' }),
 
     presenceRead: (replicas: number, people: number) => {
       presenceReports.inc({ outcome: 'ok' });
@@ -272,6 +288,7 @@ export function noMetrics(): ChatMetrics {
     registry: new Registry(),
     messageAccepted: nothing,
     messageDeduplicated: nothing,
+    messageUnderReplicated: nothing,
     messageRefused: nothing,
     startAck: () => () => 0,
     catchUp: nothing,
@@ -283,6 +300,7 @@ export function noMetrics(): ChatMetrics {
     drainClosed: nothing,
     redis: (_operation, command) => command,
     redisConnection: nothing,
+    adapterPacketCounter: () => undefined,
     presenceRead: nothing,
     presenceFailed: nothing,
     watch: nothing,

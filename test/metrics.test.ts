@@ -2,7 +2,8 @@
  * Metrics and operator logs, for real: the alert rules and the Prometheus config checked by
  * promtool; then a cluster scraped every second by a real Prometheus (Debian's), queried through its
  * HTTP API after clients chat, through a Redis restart (and what the replicas log about it), and
- * after a replica is SIGKILLed. /metrics is served by each replica, and by neither front.
+ * after a replica is SIGKILLed. /metrics is served by each replica, and by neither front. Last, the
+ * adapter packets a replica throws away (no member of their room), with each adapter.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { HAPROXY_CFG_PATH } from '../lab/cluster/haproxy-conf.js';
 import { deriveLocalPrometheusConfig, PROMETHEUS_CONFIG_PATH, PROMETHEUS_DIR, prometheusReplicaNumbers } from '../lab/cluster/prometheus-conf.js';
 import { PROMTOOL, requireProgram } from '../lab/cluster/system-programs.js';
 import { clusterPorts, replicaNumbers } from '../lab/cluster/topology.js';
+import type { RedisAdapterKind } from '../server/config.js';
 import {
   freePort,
   getHealth,
@@ -29,6 +31,7 @@ import {
   STACK_FRAME,
   startRedis,
   startReplica,
+  startTestReplicas,
   untyped,
   WITHOUT_RATE_LIMIT,
   type ChatSocket,
@@ -291,3 +294,53 @@ describe('a cluster scraped by a real Prometheus', { timeout: 120_000 }, () => {
     );
   });
 });
+
+for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind[]) {
+  test(`the adapter packets a replica receives for a room it has no member of (${adapter} adapter): ${adapter === 'classic' ? 'every one, thrown away' : 'none'}`, {
+    timeout: 60_000,
+  }, async (t) => {
+    const dir = makeTempDir('adapter-packets');
+    const redisPort = await freePort();
+    const redis = await startRedis({ port: redisPort, dir });
+    const replicas = await startTestReplicas({
+      numbers: [1, 2, 3],
+      dir,
+      redisUrl: `redis://127.0.0.1:${redisPort}`,
+      env: { ...WITHOUT_RATE_LIMIT, REDIS_ADAPTER: adapter },
+    });
+    t.after(async () => {
+      await replicas.stop();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    /** chat_adapter_packets_received_total of each replica, by for_local_members. */
+    const packets = async (number: number) => {
+      const body = (await httpGetText(`${replicas.url(number)}/metrics`)).body;
+      const value = (label: string) =>
+        Number(new RegExp(`^chat_adapter_packets_received_total\\{for_local_members="${label}"\\} (\\d+)$`, 'm').exec(body)?.[1]);
+      return { yes: value('yes'), no: value('no') };
+    };
+    const room = 'ops';
+    const member = await replicas.client(t, 1);
+    assert.deepEqual(await member.socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('create room', room), { ok: true, room });
+    const sender = await replicas.client(t, 1, { room });
+    const before = await Promise.all([1, 2, 3].map(packets));
+    const count = 10;
+    for (let n = 0; n < count; n++) {
+      const result = await sender.send(`only replica 1 has members ${n}`);
+      assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
+    }
+    // Replica 1 receives its own broadcasts back, for its own member: the hook counts with both adapters.
+    await pollUntil(
+      () => packets(1),
+      (now) => now.yes - before[0]!.yes >= count && now.no === before[0]!.no,
+      { what: `replica 1 counting ${count} packets for its members` },
+    );
+    const others = await Promise.all([2, 3].map(packets));
+    for (const [index, now] of others.entries()) {
+      const thrownAway = now.no - before[index + 1]!.no;
+      if (adapter === 'classic') assert.ok(thrownAway >= count, `replica ${index + 2} threw away ${thrownAway} packets, fewer than the ${count} messages`);
+      else assert.equal(thrownAway, 0, `replica ${index + 2} received packets of a room it has no member of`);
+    }
+  });
+}

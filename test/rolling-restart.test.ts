@@ -17,13 +17,17 @@ const BASE_PORTS: Record<RedisAdapterKind, number> = { classic: 28580, sharded: 
 const CLIENTS = 200;
 /** Each client says something about every this often (with jitter): ~70 messages/s in all, within the rate limit. */
 const SEND_EVERY_MS = 3000;
+/** How long each replica's drain spreads its clients' closes over (the default is 2000). */
+const DRAIN_SPREAD_MS = 500;
 
 for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind[]) {
   describe(`rolling restart (${adapter} adapter)`, () => {
     let cluster: RunningCluster;
     const restarted: ChildService[] = [];
     const clients: ListeningClient[] = [];
-    const replicaEnv = { REDIS_ADAPTER: adapter };
+    // A drain spread over half a second rather than two: each replica's clients still leave in
+    // batches, and the four restarts take about 6 s less.
+    const replicaEnv = { REDIS_ADAPTER: adapter, DRAIN_SPREAD_MS: String(DRAIN_SPREAD_MS) };
 
     before(async () => {
       cluster = await startCluster({ basePort: BASE_PORTS[adapter], replicaEnv });

@@ -84,10 +84,9 @@ const SETTLE_QUIET_MS = 2000;
 const ADDRESSES_PER_WORKER = 100;
 
 /**
- * ISSUE 18: the replica metric counting the adapter packets a replica receives, for a room it has
- * members of or not (`for_local_members="yes"|"no"`), added on the branch issue-18-faults (6172f7e)
- * and not merged here yet. The one place it is read: a server without it (this branch until the
- * merge, the baseline, METRICS=off) gives `adapterPackets: null`.
+ * The replica metric counting the adapter packets a replica receives, for a room it has members of
+ * or not (`for_local_members="yes"|"no"`; server/metrics.ts). A server without it (the baseline,
+ * METRICS=off) gives `adapterPackets: null`.
  */
 const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
 
@@ -140,7 +139,7 @@ interface Scenario {
   clients: number;
   windows: Window[];
   spread: Record<string, { median: number; min: number; max: number }>;
-  /** ISSUE 18's figure, per replica (see ADAPTER_PACKETS_METRIC). */
+  /** Per replica, the adapter packets it received with and without members of their room (ADAPTER_PACKETS_METRIC). */
   adapterPackets: Record<string, number>[] | null;
 }
 
@@ -300,7 +299,7 @@ function cpuSnapshot(setup: RunningSetup): { replicas: number; front: number } {
   return { replicas: sum(setup.replicas.map((replica) => treeCpuMicros(replica.pid))), front: treeCpuMicros(setup.front.pid) };
 }
 
-/** The adapter-packet counter of each replica (ISSUE 18), or null where there is none. */
+/** The adapter-packet counter of each replica, or null where there is none. */
 async function adapterPackets(setup: RunningSetup): Promise<Record<string, number>[] | null> {
   const perReplica = await Promise.all(
     setup.replicas.map(async (replica) => {

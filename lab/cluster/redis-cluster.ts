@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createClient } from 'redis';
+import { createClient, type RedisClientType } from 'redis';
 import type { ChildService } from './child-process.js';
 import { redisUrlFor, startRedis } from './cluster.js';
 import { REDIS_CLI, requireProgram } from './system-programs.js';
@@ -24,6 +24,13 @@ export interface RunningRedisCluster {
   restart(port: number): Promise<ChildService>;
   /** The port of the primary that holds `key`'s slot now. */
   primaryOf(key: string): Promise<number>;
+  /**
+   * Moves the slot of `key` to the primary on `toPort` while the cluster serves it, as `redis-cli
+   * --cluster reshard` moves each of its slots (SETSLOT IMPORTING and MIGRATING, MIGRATE each key,
+   * SETSLOT NODE), but that one slot: reshard moves a number of slots of its own choosing. One key
+   * per MIGRATE, so that commands meet the slot half moved.
+   */
+  migrateSlot(key: string, toPort: number): Promise<void>;
   /** The port of the replica of the primary on `port`. */
   replicaOf(port: number): Promise<number>;
   /** Resolves once every live node says the cluster is ok and serves every slot, and every live replica is in sync with its primary. */
@@ -70,11 +77,55 @@ export async function startRedisCluster(options: { ports: number[]; dir: string;
       // A primary counts once the cluster is ok; a replica once it also follows its primary.
       const healthy = (info: string) =>
         /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info) && (/role:master/.test(info) || /master_link_status:up/.test(info));
-      if (infos.every(healthy)) return;
+      // And every node agrees on who serves which slots: a node restarted after a failover says
+      // "ok" with its old view for a moment, before it learns it is now a replica.
+      const owners = await Promise.all(live.map((port) => slotOwners(port).catch((err: Error) => err.message)));
+      if (infos.every(healthy) && owners.every((view) => view === owners[0])) return;
       last = infos.find((info) => !healthy(info)) ?? '';
       if (Date.now() > deadline) throw new Error(`the Redis Cluster is not healthy after ${timeoutMs} ms: ${last.split('\n').slice(0, 3).join(' ')}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  };
+
+  /** Which primary serves which slots, as the node on `port` sees it: `<from>-<to>@<port>` lines. */
+  const slotOwners = (port: number) =>
+    onNode(port, async (client) => {
+      const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+      return ranges
+        .map(([from, to, [, primaryPort]]) => `${from}-${to}@${primaryPort}`)
+        .sort()
+        .join('\n');
+    });
+
+  /** `use` on a connection of its own to the node on `port`. */
+  const onNode = async <T>(port: number, use: (node: RedisClientType) => Promise<T>): Promise<T> => {
+    const client = createClient({ url: redisUrlFor(port, password), socket: { reconnectStrategy: false } });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      return await use(client);
+    } finally {
+      client.destroy();
+    }
+  };
+
+  const primaryOf = async (key: string): Promise<number> => {
+    // Any live node knows the slot's owner: CLUSTER KEYSLOT, then the shard that serves it.
+    // A node just killed may not have been reaped yet: the next one is asked.
+    for (const [port, node] of nodes) {
+      if (node.hasExited()) continue;
+      try {
+        const owner = await onNode(port, async (client) => {
+          const slot = Number(await client.sendCommand(['CLUSTER', 'KEYSLOT', key]));
+          const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
+          return ranges.find(([from, to]) => slot >= from && slot <= to)?.[2][1];
+        });
+        if (owner !== undefined) return Number(owner);
+      } catch {
+        // ask the next one
+      }
+    }
+    throw new Error(`no live node says which primary holds ${key}`);
   };
 
   try {
@@ -94,26 +145,26 @@ export async function startRedisCluster(options: { ports: number[]; dir: string;
       nodes.set(port, node);
       return node;
     },
-    primaryOf: async (key) => {
-      // Any live node knows the slot's owner: CLUSTER KEYSLOT, then the shard that serves it.
-      // A node just killed may not have been reaped yet: the next one is asked.
-      for (const [port, node] of nodes) {
-        if (node.hasExited()) continue;
-        const client = createClient({ url: redisUrlFor(port, password), socket: { reconnectStrategy: false } });
-        client.on('error', () => {});
-        try {
-          await client.connect();
-          const slot = Number(await client.sendCommand(['CLUSTER', 'KEYSLOT', key]));
-          const ranges = (await client.sendCommand(['CLUSTER', 'SLOTS'])) as [number, number, [string, number, ...unknown[]], ...unknown[]][];
-          const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-          if (range) return Number(range[2][1]);
-        } catch {
-          // ask the next one
-        } finally {
-          client.destroy();
+    primaryOf,
+    migrateSlot: async (key, toPort) => {
+      const fromPort = await primaryOf(key);
+      const [slot, fromId, toId] = await Promise.all([
+        onNode(fromPort, (node) => node.sendCommand(['CLUSTER', 'KEYSLOT', key])).then(String),
+        onNode(fromPort, (node) => node.sendCommand(['CLUSTER', 'MYID'])).then(String),
+        onNode(toPort, (node) => node.sendCommand(['CLUSTER', 'MYID'])).then(String),
+      ]);
+      await onNode(toPort, (node) => node.sendCommand(['CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId]));
+      await onNode(fromPort, async (node) => {
+        await node.sendCommand(['CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId]);
+        for (;;) {
+          const keys = (await node.sendCommand(['CLUSTER', 'GETKEYSINSLOT', slot, '1'])) as string[];
+          if (keys.length === 0) break;
+          await node.sendCommand(['MIGRATE', '127.0.0.1', String(toPort), '', '0', '5000', 'AUTH', password, 'KEYS', ...keys]);
         }
-      }
-      throw new Error(`no live node says which primary holds ${key}`);
+      });
+      // The new owner first, as redis-cli does; the other nodes learn it from their gossip.
+      await onNode(toPort, (node) => node.sendCommand(['CLUSTER', 'SETSLOT', slot, 'NODE', toId]));
+      await onNode(fromPort, (node) => node.sendCommand(['CLUSTER', 'SETSLOT', slot, 'NODE', toId]));
     },
     replicaOf: async (port) => {
       const live = [...nodes].find(([, node]) => !node.hasExited());

@@ -20,8 +20,8 @@ import { createClient, createCluster, ErrorReply, type RedisClientType, type Red
 import type { RedisAdapterKind } from '../config.js';
 import type { ChatMetrics, RedisOperation } from '../metrics.js';
 import { reportOutages } from './redis-outages.js';
-import { withTimeout } from '../../shared/with-timeout.js';
-import { answeredInTime, REDIS_COMMAND_TIMEOUT_MS } from './redis-timeout.js';
+import { createReplicationCheck } from './redis-replication.js';
+import { answeredInTime } from './redis-timeout.js';
 
 /**
  * Commands written and not yet answered, at most. While Redis is connected but frozen, further
@@ -32,18 +32,10 @@ const MAX_PENDING_COMMANDS = 10_000;
 /** Read by the health check: which node answers depends on its slot, so a Redis Cluster is asked too. */
 const HEALTH_KEY = '{chat}:rooms';
 
-/** Redis confirmed a write, but fewer replicas than asked for have it: the write could still be lost. */
-export class NotReplicatedError extends Error {
-  override name = 'NotReplicatedError';
-}
-
 export interface RedisConnection {
   /** The connection for ordinary commands (the message log, health checks). */
   commands: RedisClientType;
-  /**
-   * Resolves once `replication.replicas` replicas have every write made so far on the connection
-   * of `key`'s node (WAIT); rejects with NotReplicatedError if they do not within its timeout.
-   */
+  /** After an append to `key`: resolves once its shard's replicas have it (server/redis/redis-replication.ts). */
   replicated(key: string): Promise<void>;
   /** Pass to Socket.IO's `adapter` option: broadcasts then reach clients of every replica. */
   adapter: ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
@@ -91,17 +83,13 @@ export async function connectRedis(
   metrics: ChatMetrics,
 ): Promise<RedisConnection> {
   const adapterKind = options.adapter;
-  const { replicas, timeoutMs } = options.replication;
   // [1] The publisher, which also runs every other command (the message log, presence, WAIT).
   const commands = createCommandClient(target);
   // WAIT is about the writes of one connection. The Redis Cluster client would send it to every
   // primary and answer the smallest count (its policy for WAIT), so it is sent on the connection
   // to the primary of `key`'s slot, the one the append went through.
   const cluster = 'clusterNodes' in target ? (commands as unknown as RedisClusterType) : undefined;
-  const wait = async (key: string): Promise<unknown> => {
-    const args = ['WAIT', String(replicas), String(timeoutMs)];
-    return (cluster ? await cluster.getNodeClientForKey(key) : commands).sendCommand(args);
-  };
+  const nodeFor = async (key: string) => (cluster ? ((await cluster.getNodeClientForKey(key)) as unknown as RedisClientType) : commands);
   // [2] A connection in subscriber mode can run no other command, so subscribing needs a second one.
   const subscriber = commands.duplicate();
 
@@ -117,12 +105,7 @@ export async function connectRedis(
 
   return {
     commands,
-    replicated: async (key) => {
-      if (replicas === 0) return;
-      // Redis answers WAIT itself after timeoutMs; the margin is for the round trip.
-      const acknowledged = Number(await withTimeout(wait(key), timeoutMs + REDIS_COMMAND_TIMEOUT_MS, 'Redis to answer WAIT'));
-      if (acknowledged < replicas) throw new NotReplicatedError(`only ${acknowledged} of ${replicas} Redis replicas confirmed it within ${timeoutMs} ms`);
-    },
+    replicated: createReplicationCheck(options.replication, nodeFor, logger, metrics),
     // [4] server/server.ts passes it to `new Server(…, { adapter })`.
     adapter: createRedisAdapter(adapterKind, commands, subscriber, logger, metrics),
     isHealthy: async () => {
@@ -156,17 +139,77 @@ export async function connectRedis(
  */
 function createRedisAdapter(kind: RedisAdapterKind, publisher: RedisClientType, subscriber: RedisClientType, logger: Logger, metrics: ChatMetrics) {
   const publishes = { operation: 'publish', metrics } as const;
+  const count = metrics.adapterPacketCounter();
   if (kind === 'sharded') {
-    return createShardedAdapter(
-      withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes),
-      withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger),
-      { subscriptionMode: 'dynamic' },
+    const sharded = withReceivedPacketsCounted(withDroppedPromisesReported(subscriber, ['sSubscribe', 'sUnsubscribe'], logger), 'sSubscribe', count);
+    return sharded.adapter(
+      createShardedAdapter(withDroppedPromisesReported(publisher, ['sPublish'], logger, publishes), sharded.subscriber, { subscriptionMode: 'dynamic' }),
     );
   }
-  return createAdapter(
-    withDroppedPromisesReported(publisher, ['publish'], logger, publishes),
+  const classic = withReceivedPacketsCounted(
     withDroppedPromisesReported(subscriber, ['pSubscribe', 'subscribe', 'pUnsubscribe', 'unsubscribe'], logger),
+    'pSubscribe',
+    count,
   );
+  return classic.adapter(createAdapter(withDroppedPromisesReported(publisher, ['publish'], logger, publishes), classic.subscriber));
+}
+
+/** Both adapters' broadcast channels: `socket.io#<namespace>#`, and `socket.io#<namespace>#<room>#` for one room's. */
+const CHANNEL_PREFIX = 'socket.io#';
+
+type PacketListener = (message: Buffer, channel: Buffer) => void;
+
+/**
+ * Counts each packet the adapter receives (server/metrics.ts), by whether this replica has a member
+ * of its room. The hook is the listener the adapter hands to `subscribeMethod` (node-redis's public
+ * API, the same for both adapters), not one of the adapter's private methods; the channel names the
+ * namespace and the room. A packet for everyone counts as for local members. `adapter` wraps the
+ * adapter's factory, to know each namespace's rooms. Without `count` (METRICS=off), the subscriber is
+ * not wrapped.
+ */
+function withReceivedPacketsCounted(
+  subscriber: RedisClientType,
+  subscribeMethod: 'pSubscribe' | 'sSubscribe',
+  count: ((forLocalMembers: boolean) => void) | undefined,
+) {
+  const namespaces = new Map<string, { rooms: Map<string, unknown> }>();
+  const received = (channel: string) => {
+    const namespaceAndRoom = channel.slice(CHANNEL_PREFIX.length);
+    const end = namespaceAndRoom.indexOf('#');
+    const room = namespaceAndRoom.slice(end + 1, -1);
+    const adapter = namespaces.get(namespaceAndRoom.slice(0, end));
+    if (adapter) count?.(room === '' || adapter.rooms.has(room));
+  };
+  function wrapFactory<A extends { rooms: Map<string, unknown> }>(factory: (nsp: { name: string }) => A) {
+    // Socket.IO calls the factory with `new`, which an arrow function refuses.
+    function namespaceAdapter(nsp: { name: string }): A {
+      const adapter = factory(nsp);
+      namespaces.set(nsp.name, adapter);
+      return adapter;
+    }
+    return namespaceAdapter;
+  }
+  return {
+    subscriber: !count
+      ? subscriber
+      : new Proxy(subscriber, {
+          get(target, property, receiver) {
+            const value: unknown = Reflect.get(target, property, receiver);
+            if (property !== subscribeMethod || typeof value !== 'function') return value;
+            return (channels: unknown, listener: PacketListener, ...rest: unknown[]) =>
+              value.call(
+                receiver,
+                channels,
+                (message: Buffer, channel: Buffer) => {
+                  received(channel.toString());
+                  listener(message, channel);
+                },
+                ...rest,
+              );
+          },
+        }),
+    adapter: wrapFactory,
+  };
 }
 
 /**

@@ -12,7 +12,8 @@ import { isLogId } from '../../shared/log-id.js';
 import { TimeoutError } from '../../shared/with-timeout.js';
 import { MESSAGE_KEY_TTL_SECONDS, type Appended, type MessageLog, type NewMessage } from '../chat/message-log.js';
 import type { ChatMetrics } from '../metrics.js';
-import { NotReplicatedError, type RedisConnection } from './redis-adapter.js';
+import type { RedisConnection } from './redis-adapter.js';
+import { NotReplicatedError } from './redis-replication.js';
 import { answeredInTime } from './redis-timeout.js';
 import { parseStoredJson } from './stored-json.js';
 
@@ -116,10 +117,15 @@ function describeAppendFailure(err: Error): string {
   if (err instanceof ClientOfflineError || err instanceof ClientClosedError || err.message === 'The queue is full') {
     return 'the message log (Redis) is unavailable: not sent, try again';
   }
-  // Sent, but no answer, or no replica has it yet: Redis may have stored it. Sending again with
-  // the same key is safe.
-  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError) {
+  // Sent, but no answer (none in time, or the connection reset under it: its node was killed), or
+  // no replica has it yet: Redis may have stored it. Sending again with the same key is safe.
+  const reset = (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+  if (err instanceof TimeoutError || err instanceof SocketClosedUnexpectedlyError || err instanceof NotReplicatedError || reset) {
     return 'the message log (Redis) did not confirm it in time: send it again';
   }
+  // The room's slot is migrating between two Redis Cluster nodes and its keys are split between
+  // them: Redis ran nothing; the script can run again once the move is done.
+  if (err instanceof ErrorReply && err.message.startsWith('TRYAGAIN'))
+    return 'the message log (Redis) is moving this room to another node: not sent, try again';
   return `the message log (Redis) refused it: ${err.message}`;
 }
