@@ -156,6 +156,29 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     assert.match(guest.name, /^Guest [0-9a-z]{4}$/);
   });
 
+  test('a new tab gets the lists (who is online, the cluster, who is in its room, the rooms) after its welcome, on which the page makes its room views', async (t) => {
+    const ada = await join(t, 1, 'Ada');
+    await pollUntil(
+      async () => ada.here,
+      (here) => here?.people.some((person) => person.name === 'Ada') === true,
+      { what: "Ada's replica to list her in her room" },
+    );
+    const socket = io(url(1), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Bea' } });
+    t.after(() => socket.close());
+    const arrivals: { event: string; payload: unknown }[] = [];
+    socket.onAny((event: string, payload: unknown) => arrivals.push({ event, payload }));
+    const lists = ['presence', 'cluster', 'here', 'rooms'];
+    await pollUntil(
+      async () => arrivals.map(({ event }) => event),
+      (events) => lists.every((list) => events.includes(list)),
+      { what: 'Bea to get every list' },
+    );
+    assert.equal(arrivals[0]?.event, 'welcome', `welcome first, then ${lists.join(', ')}: ${arrivals.map(({ event }) => event).join(', ')}`);
+    // Who was there already, at once: not only once the next update adds Bea.
+    const firstHere = arrivals.find(({ event }) => event === 'here')?.payload as { people: { name: string }[] };
+    assert.ok(firstHere.people.some((person) => person.name === 'Ada'));
+  });
+
   test('three people on three replicas see the same list, with the same count', async (t) => {
     const clients = [await join(t, 1, 'Ada'), await join(t, 2, 'Bob'), await join(t, 3, 'Cy')];
     const expected = [

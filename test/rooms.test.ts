@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { io } from 'socket.io-client';
+import { oncePerTurn } from '../server/chat/per-turn.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { DEFAULT_ROOM, MAX_JOINED_ROOMS, type CatchUpResult, type RoomResult } from '../shared/events.js';
 import {
@@ -30,6 +31,17 @@ const ROOM_LIMIT = 14;
 const POSITION_INTERVAL_MS = 300;
 /** How long a message of another room is given to (wrongly) arrive. */
 const STRAY_WINDOW_MS = 1000;
+
+describe('the room list for new connections (oncePerTurn)', () => {
+  test('one read for everyone who asks in a turn, started once they all asked; a later turn reads again', async () => {
+    let reads = 0;
+    const list = oncePerTurn(async () => ++reads);
+    const sameTurn = [list(), list(), list()];
+    assert.equal(reads, 0, 'no read before the turn is over: it would be older than the last to ask');
+    assert.deepEqual(await Promise.all(sameTurn), [1, 1, 1]);
+    assert.equal(await list(), 2);
+  });
+});
 
 async function startCluster(adapter: RedisAdapterKind) {
   const dir = makeTempDir('rooms');

@@ -52,10 +52,11 @@ export function registerChatHandlers(io: ChatServer, options: { instance: string
   }
 
   io.on('connection', (socket: ChatSocket) => {
-    void socket.join(socket.data.rooms.map(socketRoom));
     // The client answers with a `catch up` per room: it is already receiving live messages by
-    // then, so nothing falls between what it is sent and what it reads.
+    // then (joined in this same turn), so nothing falls between what it is sent and what it reads.
+    // Welcomed first: the page makes its room views on `welcome`, and joining sends who is in each.
     socket.emit('welcome', { instance, name: socket.data.name, rooms: socket.data.rooms });
+    void socket.join(socket.data.rooms.map(socketRoom));
     // Arguments come off the wire, so they are `unknown` in the handlers whatever the event types
     // say; a client that sends no acknowledgement callback simply gets no answer.
     socket.on('chat message', onChatMessage);

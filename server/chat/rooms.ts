@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_ROOM, MAX_JOINED_ROOMS, type RoomResult } from '../../shared/events.js';
 import { checkRoomName } from '../../shared/text.js';
 import type { ChatServer, ChatSocket } from './chat.js';
+import { oncePerTurn } from './per-turn.js';
 
 /**
  * The Socket.IO room of a chat room. Every socket is also in a room named by its own id (20
@@ -65,6 +66,9 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
     for (const room of await store.list()) known.add(room);
     return [...known].sort();
   }
+
+  /** For the connections of a turn: one read for all (server/chat/per-turn.ts). */
+  const listForNewConnections = oncePerTurn(sortedList);
 
   /** Whether `room` is a room: from memory if it was seen, otherwise from the store. */
   async function exists(room: string): Promise<boolean> {
@@ -135,7 +139,7 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
     socket.on('join', onJoin);
     socket.on('leave', onLeave);
     socket.on('create room', onCreate);
-    sortedList().then(
+    listForNewConnections().then(
       (rooms) => socket.emit('rooms', rooms),
       () => socket.emit('rooms', [...known].sort()),
     );
