@@ -19,7 +19,6 @@ import {
   EVENT_TIMEOUT_MS,
   freePort,
   httpGetText,
-  isPortFree,
   ListeningClient,
   makeTempDir,
   WITHOUT_RATE_LIMIT,
@@ -31,8 +30,6 @@ import {
 const MOVING_REFUSAL = 'the message log (Redis) is moving this room to another node: not sent, try again';
 
 const POSITION_INTERVAL_MS = 300;
-/** Redis Cluster's bus port is the node's port plus this. */
-const CLUSTER_BUS_OFFSET = 10_000;
 /** A primary unreachable this long is replaced by its replica. */
 const NODE_TIMEOUT_MS = 1000;
 /** How long a message may be refused before the test gives up: a failover and a restart take ~10 s here. */
@@ -46,13 +43,14 @@ const SEEDED_KEYS = 400;
 
 async function startChat(options: { waitReplicas: number }) {
   const dir = makeTempDir('redis-cluster');
-  const ports: number[] = [];
-  while (ports.length < REDIS_CLUSTER_SIZE) {
+  // A port for each node, and one for its cluster bus.
+  const free: number[] = [];
+  while (free.length < 2 * REDIS_CLUSTER_SIZE) {
     const port = await freePort();
-    // Each node also listens on its port + 10000 (the cluster bus), which must exist and be free.
-    if (!ports.includes(port) && port + CLUSTER_BUS_OFFSET <= 65_535 && (await isPortFree(port + CLUSTER_BUS_OFFSET))) ports.push(port);
+    if (!free.includes(port)) free.push(port);
   }
-  const redis = await startRedisCluster({ ports, dir, password: randomUUID(), nodeTimeoutMs: NODE_TIMEOUT_MS });
+  const ports = free.slice(0, REDIS_CLUSTER_SIZE);
+  const redis = await startRedisCluster({ ports, busPorts: free.slice(REDIS_CLUSTER_SIZE), dir, password: randomUUID(), nodeTimeoutMs: NODE_TIMEOUT_MS });
   const env = {
     ...WITHOUT_RATE_LIMIT,
     REDIS_CLUSTER_NODES: redis.urls.join(','),

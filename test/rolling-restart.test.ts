@@ -15,6 +15,8 @@ import { assertExactlyOnce, getHealth, ListeningClient, pollUntil, outboxSender,
 
 const BASE_PORTS: Record<RedisAdapterKind, number> = { classic: 28580, sharded: 28480 };
 const CLIENTS = 200;
+/** Clients whose handshakes are in flight together while the test sets up. */
+const CONNECTING_AT_ONCE = 20;
 /** Each client says something about every this often (with jitter): ~70 messages/s in all, within the rate limit. */
 const SEND_EVERY_MS = 3000;
 /** How long each replica's drain spreads its clients' closes over (the default is 2000). */
@@ -32,11 +34,14 @@ for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind
     before(async () => {
       cluster = await startCluster({ basePort: BASE_PORTS[adapter], replicaEnv });
       // 127.0.N.1: a different /24 for each client, which is what nginx's ip_hash spreads by.
-      for (let n = 1; n <= CLIENTS; n++) {
-        // Long-polling first, then the upgrade, as a browser does. It matters here: nginx puts a replica
-        // that refused a connection back in service only once a request to it has completed, and a
-        // WebSocket never completes (see the README's troubleshooting).
-        clients.push(await ListeningClient.connect(cluster.url, { localAddress: `127.0.${n}.1`, reconnection: true, transports: ['polling', 'websocket'] }));
+      // Long-polling first, then the upgrade, as a browser does. It matters here: nginx puts a replica
+      // that refused a connection back in service only once a request to it has completed, and a
+      // WebSocket never completes (see the README's troubleshooting).
+      const connect = (n: number) =>
+        ListeningClient.connect(cluster.url, { localAddress: `127.0.${n}.1`, reconnection: true, transports: ['polling', 'websocket'] });
+      for (let first = 1; first <= CLIENTS; first += CONNECTING_AT_ONCE) {
+        const batch = Array.from({ length: Math.min(CONNECTING_AT_ONCE, CLIENTS - first + 1) }, (_, n) => first + n);
+        clients.push(...(await Promise.all(batch.map(connect))));
       }
     });
 

@@ -110,7 +110,7 @@ export async function startCluster(options: {
     let redisUrl: string | undefined;
     let replicaEnv = options.replicaEnv;
     if (options.redisCluster) {
-      redisCluster = await startRedisCluster({ ports: ports.redisCluster, dir: stateDir, password: redisPassword });
+      redisCluster = await startRedisCluster({ ports: ports.redisCluster, busPorts: ports.redisClusterBus, dir: stateDir, password: redisPassword });
       replicaEnv = { ...replicaEnv, REDIS_CLUSTER_NODES: redisCluster.urls.join(','), REDIS_ADAPTER: 'sharded' };
     } else {
       redis = await startRedis({ port: ports.redis, dir: stateDir, password: redisPassword });

@@ -41,18 +41,28 @@ export interface RunningRedisCluster {
 /**
  * Starts REDIS_CLUSTER_SIZE nodes on `ports`, each with its own folder under `dir` (its
  * nodes.conf and append-only file), creates the cluster and waits until it serves every slot.
+ * Node N's cluster bus listens on `busPorts[N]`: Redis's default, its port + 10000, can fall in the
+ * range outgoing connections take their local ports from (32768-), where one may already hold it.
  * `nodeTimeoutMs` is how long a primary may be unreachable before its replica takes over (Redis's
  * default is 15 s; tests use one second).
  */
-export async function startRedisCluster(options: { ports: number[]; dir: string; password: string; nodeTimeoutMs?: number }): Promise<RunningRedisCluster> {
-  const { ports, dir, password } = options;
-  if (ports.length !== REDIS_CLUSTER_SIZE) throw new Error(`a Redis Cluster here has ${REDIS_CLUSTER_SIZE} nodes, not ${ports.length}`);
+export async function startRedisCluster(options: {
+  ports: number[];
+  busPorts: number[];
+  dir: string;
+  password: string;
+  nodeTimeoutMs?: number;
+}): Promise<RunningRedisCluster> {
+  const { ports, busPorts, dir, password } = options;
+  if (ports.length !== REDIS_CLUSTER_SIZE || busPorts.length !== REDIS_CLUSTER_SIZE)
+    throw new Error(`a Redis Cluster here has ${REDIS_CLUSTER_SIZE} nodes, not ${ports.length} (with ${busPorts.length} bus ports)`);
   const redisCli = requireProgram(REDIS_CLI);
   const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', String(options.nodeTimeoutMs ?? 15_000)];
   const start = (port: number) => {
     const nodeDir = join(dir, `redis-${port}`);
     mkdirSync(nodeDir, { recursive: true });
-    return startRedis({ port, dir: nodeDir, name: `redis-${port}`, password, args });
+    const busPort = busPorts[ports.indexOf(port)]!;
+    return startRedis({ port, dir: nodeDir, name: `redis-${port}`, password, args: [...args, '--cluster-port', String(busPort)] });
   };
   const nodes = new Map<number, ChildService>();
   const stop = async () => {

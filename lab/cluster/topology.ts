@@ -26,13 +26,15 @@ export function replicaNumbers(nginxConf: string = readFileSync(NGINX_CONF_PATH,
 /**
  * Local ports: the front (nginx, or HAProxy) on the base port and replica N on base+N (as compose
  * publishes them), Redis on base+9, Prometheus (when asked for) on base+10, the six nodes of a
- * Redis Cluster (when asked for, instead of Redis) on base+11 to base+16.
+ * Redis Cluster (when asked for, instead of Redis) on base+11 to base+16, and their cluster buses
+ * on base+17 to base+22.
  */
 export interface ClusterPorts {
   front: number;
   redis: number;
   prometheus: number;
   redisCluster: number[];
+  redisClusterBus: number[];
   replica(number: number): number;
 }
 
@@ -45,6 +47,7 @@ export function clusterPorts(basePort: number): ClusterPorts {
     redis: basePort + 9,
     prometheus: basePort + 10,
     redisCluster: [11, 12, 13, 14, 15, 16].map((offset) => basePort + offset),
+    redisClusterBus: [17, 18, 19, 20, 21, 22].map((offset) => basePort + offset),
     replica: (number) => {
       if (number < 1 || number > MAX_REPLICA_NUMBER) {
         throw new Error(`replica ${number}: local ports have room for replicas 1-${MAX_REPLICA_NUMBER}`);
@@ -55,7 +58,7 @@ export function clusterPorts(basePort: number): ClusterPorts {
 }
 
 /** Ports above the base port that a cluster may use. */
-const PORTS_ABOVE_BASE = 16;
+const PORTS_ABOVE_BASE = 22;
 
 /** Reads CLUSTER_PORT (default 8080), leaving room for the ports above it. */
 export function parseClusterPort(value: string | undefined): number {
