@@ -89,6 +89,33 @@ async function startChat(options: { waitReplicas: number }) {
 }
 
 /** Two room names whose logs live on different primaries (each its own `{room:<name>}` slot). */
+/**
+ * Stops `replica` (SIGSTOP), runs `whileStopped`, SIGKILLs `room`'s `primary` and resumes the
+ * replica; resolves with what `whileStopped` gave once the replica has been promoted in its place.
+ */
+async function killPrimaryWhileReplicaStopped<T>(
+  chat: Awaited<ReturnType<typeof startChat>>,
+  room: string,
+  primary: number,
+  replica: { pid: number },
+  whileStopped: () => Promise<T>,
+): Promise<T> {
+  process.kill(replica.pid, 'SIGSTOP');
+  let result: T;
+  try {
+    result = await whileStopped();
+    process.kill(chat.redis.node(primary).pid, 'SIGKILL');
+  } finally {
+    process.kill(replica.pid, 'SIGCONT');
+  }
+  await pollUntil(
+    () => chat.redis.primaryOf(logKey(room)),
+    (port) => port !== primary,
+    { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
+  );
+  return result;
+}
+
 async function roomsOnTwoShards(redis: RunningRedisCluster): Promise<[string, string]> {
   const candidates = ['ops', 'dev', 'sales', 'support', 'design', 'random'];
   const first = candidates[0]!;
@@ -238,23 +265,14 @@ describe('on a real Redis Cluster (three primaries, a replica each), sharded ada
     const member = await chat.client(t, 3, { room, reconnection: true });
     const text = 'refused after WAIT timed out';
     const key = randomUUID();
-    process.kill(replica.pid, 'SIGSTOP');
-    try {
+    await killPrimaryWhileReplicaStopped(chat, room, primary, replica, async () => {
       const refused = await first.send(text, key);
       assert.ok(refused !== 'no answer' && !refused.ok && refused.retryable && /did not confirm/.test(refused.error), JSON.stringify(refused));
       // Logged on the primary, not on its replica. The retry goes through another replica's
       // connection to that primary: its WAIT must cover the entry the first attempt wrote.
       const retried = await second.send(text, key);
       assert.ok(retried !== 'no answer' && !retried.ok, `acknowledged while no Redis replica had it: ${JSON.stringify(retried)}`);
-      process.kill(chat.redis.node(primary).pid, 'SIGKILL');
-    } finally {
-      process.kill(replica.pid, 'SIGCONT');
-    }
-    await pollUntil(
-      () => chat.redis.primaryOf(logKey(room)),
-      (port) => port !== primary,
-      { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
-    );
+    });
     const restarting = chat.redis.restart(primary);
     const id = await sendUntilAcknowledged(second, text, key, []);
     await restarting;
@@ -373,9 +391,7 @@ describe('negative control: acknowledgements without WAIT (REDIS_WAIT_REPLICAS=0
     const sender = await chat.client(t, 1, { room });
     // The replica stops reading; enough other writes to the same primary fill the sockets between
     // them, so that the next write waits in the primary's memory, which SIGKILL loses.
-    process.kill(replica.pid, 'SIGSTOP');
-    let lost: string;
-    try {
+    const lost = await killPrimaryWhileReplicaStopped(chat, room, primary, replica, async () => {
       const direct = createClient({ url: chat.redis.urls[chat.ports.indexOf(primary)]! });
       await direct.connect();
       const filler = 'x'.repeat(1024 * 1024);
@@ -383,16 +399,8 @@ describe('negative control: acknowledgements without WAIT (REDIS_WAIT_REPLICAS=0
       direct.destroy();
       const result = await sender.send('acknowledged by the primary alone');
       assert.ok(result !== 'no answer' && result.ok, JSON.stringify(result));
-      lost = result.id;
-      process.kill(chat.redis.node(primary).pid, 'SIGKILL');
-    } finally {
-      process.kill(replica.pid, 'SIGCONT');
-    }
-    await pollUntil(
-      () => chat.redis.primaryOf(logKey(room)),
-      (port) => port !== primary,
-      { what: 'the replica promoted', timeoutMs: 20_000, intervalMs: 200 },
-    );
+      return result.id;
+    });
     const reader = await pollUntil(
       () => chat.client(t, 2, { room }),
       () => true,
