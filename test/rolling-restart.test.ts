@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster, type RunningCluster } from '../lab/cluster/cluster.js';
 import type { ChildService } from '../lab/cluster/child-process.js';
+import { inBatches } from '../lab/in-batches.js';
 import type { RedisAdapterKind } from '../server/config.js';
 import { assertExactlyOnce, getHealth, ListeningClient, pollUntil, outboxSender, startReplica } from './helpers.js';
 
@@ -37,12 +38,11 @@ for (const adapter of ['classic', 'sharded'] as const satisfies RedisAdapterKind
       // Long-polling first, then the upgrade, as a browser does. It matters here: nginx puts a replica
       // that refused a connection back in service only once a request to it has completed, and a
       // WebSocket never completes (see the README's troubleshooting).
-      const connect = (n: number) =>
-        ListeningClient.connect(cluster.url, { localAddress: `127.0.${n}.1`, reconnection: true, transports: ['polling', 'websocket'] });
-      for (let first = 1; first <= CLIENTS; first += CONNECTING_AT_ONCE) {
-        const batch = Array.from({ length: Math.min(CONNECTING_AT_ONCE, CLIENTS - first + 1) }, (_, n) => first + n);
-        clients.push(...(await Promise.all(batch.map(connect))));
-      }
+      clients.push(
+        ...(await inBatches(CLIENTS, CONNECTING_AT_ONCE, (index) =>
+          ListeningClient.connect(cluster.url, { localAddress: `127.0.${index + 1}.1`, reconnection: true, transports: ['polling', 'websocket'] }),
+        )),
+      );
     });
 
     after(async () => {

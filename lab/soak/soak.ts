@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { startCluster, type RunningCluster } from '../cluster/cluster.js';
 import { pollUntil, rssBytes } from '../../test/helpers.js';
+import { inBatches } from '../in-batches.js';
 import { SoakClient } from './soak-client.js';
 import { DeliveryLedger, soakPassed, type SoakVerdict } from './soak-deliveries.js';
 
@@ -71,14 +72,11 @@ try {
 
   // Room for every client's messages at its fastest pace, twice over.
   const ledger = new DeliveryLedger(clientCount, clientCount * 2 * Math.ceil((seconds * 1000) / (SEND_INTERVAL_MS - SEND_JITTER_MS) + 1));
-  for (let first = 0; first < clientCount; first += CONNECT_BATCH) {
-    const batch = Array.from({ length: Math.min(CONNECT_BATCH, clientCount - first) }, (_, index) => first + index);
-    clients.push(
-      ...(await Promise.all(
-        batch.map((number) => SoakClient.connect(url, number, `127.0.${(number % ADDRESS_BUCKETS) + 1}.${Math.floor(number / ADDRESS_BUCKETS) + 1}`, ledger)),
-      )),
-    );
-  }
+  clients.push(
+    ...(await inBatches(clientCount, CONNECT_BATCH, (number) =>
+      SoakClient.connect(url, number, `127.0.${(number % ADDRESS_BUCKETS) + 1}.${Math.floor(number / ADDRESS_BUCKETS) + 1}`, ledger),
+    )),
+  );
   const perReplica = countBy(clients.map((client) => client.instance));
   console.log(`connected after ${elapsed(startedAt)}; chatting for ${seconds} s`);
 
