@@ -10,6 +10,7 @@ import {
   type ClusterStatus,
   type HandshakeAuth,
   type HandshakeRefusal,
+  type Presence,
   type ServerToClientEvents,
 } from '../shared/events.js';
 import { refreshUptimes, renderCluster, renderPresence } from './cluster-view.js';
@@ -70,8 +71,9 @@ function showConnected(instance: string): void {
   showConnection('connected', `Connected to instance #${instance} over ${transport}`);
 }
 
-socket.on('welcome', ({ instance, name, rooms }) => {
+socket.on('welcome', ({ instance, name, rooms, allRooms: everyRoom }) => {
   myInstance = instance;
+  allRooms = everyRoom;
   myName = name;
   $('#my-name').text(name);
   $('#identity').prop('hidden', false);
@@ -167,12 +169,14 @@ socket.on('rooms', (rooms) => {
   allRooms = rooms;
   showRooms();
 });
-socket.on('here', ({ room, ...here }) => {
+/** Who is in `room`, for the room's view. */
+function showHere(room: string, here: Presence): void {
   const view = views.get(room);
   if (!view) return;
   view.here = here;
   if (room === lookedAt) renderHere(view, myName);
-});
+}
+socket.on('here', ({ room, ...here }) => showHere(room, here));
 $('#rooms').on('click', 'a', (event) => {
   event.preventDefault();
   void open(String($(event.currentTarget).closest('li').attr('data-room')));
@@ -205,7 +209,11 @@ socket.on('left', ({ name }) => viewOf(lookedAt).list.notice(`${name} left`));
 socket.on('typing', ({ name, room }) => {
   if (name !== myName) views.get(room)?.typists.typing(name);
 });
-socket.on('presence', (presence) => renderPresence(presence, myName));
+socket.on('presence', (presence) => {
+  renderPresence(presence, myName);
+  // Everyone online is in DEFAULT_ROOM: the server sends no `here` for it.
+  showHere(DEFAULT_ROOM, presence);
+});
 socket.on('cluster', (cluster) => {
   lastCluster = cluster;
   renderCluster(cluster, myInstance);

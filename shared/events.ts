@@ -125,18 +125,22 @@ export interface ServerToClientEvents {
   /** Broadcast cluster-wide, through the Redis adapter, for every accepted message. */
   'chat message': (message: ChatMessage) => void;
   /**
-   * Sent right after connecting: which replica holds this connection, under which name, and the
-   * rooms it is in (DEFAULT_ROOM and those of the handshake's `rooms` that exist).
+   * Sent right after connecting: which replica holds this connection, under which name, the rooms
+   * it is in (DEFAULT_ROOM and those of the handshake's `rooms` that exist), and every room,
+   * cluster-wide, sorted (`rooms` says when that changes).
    */
-  welcome: (info: { instance: string; name: string; rooms: string[] }) => void;
+  welcome: (info: { instance: string; name: string; rooms: string[]; allRooms: string[] }) => void;
   /**
    * The id of the newest message in a room's log, sent by each replica to its clients in that room
    * every POSITION_INTERVAL_MS when it has moved. A client that holds less catches up.
    */
   position: (position: { room: string; id: string }) => void;
-  /** On connecting, and whenever a room is created anywhere: every room, cluster-wide, sorted. */
+  /** Whenever a room is created anywhere: every room, cluster-wide, sorted. */
   rooms: (rooms: string[]) => void;
-  /** Who is in `room`: to its members on joining it, and whenever that changes. */
+  /**
+   * Who is in `room`: to its members on joining it, and whenever that changes. Not for DEFAULT_ROOM:
+   * everyone online is in it, so `presence` says who.
+   */
   here: (here: Presence & { room: string }) => void;
   /** On connecting, and whenever the cluster-wide list of people changes. */
   presence: (presence: Presence) => void;

@@ -188,11 +188,11 @@ export class ListeningClient {
   readonly events: { event: 'joined' | 'left' | 'typing'; name: string; at: number }[] = [];
   /** The rooms the server put it in, as its last `welcome` said. */
   rooms: string[] = [];
-  /** The last `here` of its room. */
+  /** The last `here` of its room (of DEFAULT_ROOM, the last `presence`: everyone online is in it). */
   here: Presence | undefined;
   /** Messages and positions of rooms it is not in (it is in DEFAULT_ROOM too): there must never be any. */
   readonly strays: unknown[] = [];
-  /** The cluster-wide room list, as last sent. */
+  /** The cluster-wide room list, as last sent (in `welcome`, then in `rooms`). */
   roomList: string[] | undefined;
 
   /** It follows `room`'s conversation (the default one unless said otherwise). */
@@ -205,10 +205,11 @@ export class ListeningClient {
       caughtUp: (messages) => this.timeline.merge(messages),
       missing: () => (this.missingReports += 1),
     });
-    socket.on('welcome', ({ instance, name, rooms }) => {
+    socket.on('welcome', ({ instance, name, rooms, allRooms }) => {
       this.welcomes.push(instance);
       this.name = name;
       this.rooms = rooms;
+      this.roomList = allRooms;
       this.catchUp.connected();
     });
     socket.on('disconnect', () => this.catchUp.disconnected());
@@ -221,7 +222,11 @@ export class ListeningClient {
     socket.on('here', ({ room: hereRoom, ...here }) => {
       if (hereRoom === room) this.here = here;
     });
-    socket.on('presence', (presence) => (this.presence = presence));
+    socket.on('presence', (presence) => {
+      this.presence = presence;
+      // Everyone online is in DEFAULT_ROOM: the server sends no `here` for it.
+      if (room === DEFAULT_ROOM) this.here = presence;
+    });
     socket.on('cluster', (cluster) => (this.cluster = cluster));
     for (const event of ['joined', 'left', 'typing'] as const) {
       socket.on(event, ({ name }: { name: string }) => this.events.push({ event, name, at: Date.now() }));

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../lab/cluster/child-process.js';
-import { NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal } from '../shared/events.js';
+import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal } from '../shared/events.js';
 import { clusterStatusOf, JoinsAndLeaves, presenceOf, type ReplicaReport } from '../server/chat/presence.js';
 import {
   EVENT_TIMEOUT_MS,
@@ -156,27 +156,38 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     assert.match(guest.name, /^Guest [0-9a-z]{4}$/);
   });
 
-  test('a new tab gets the lists (who is online, the cluster, who is in its room, the rooms) after its welcome, on which the page makes its room views', async (t) => {
-    const ada = await join(t, 1, 'Ada');
+  test('a new tab is welcomed with the list of rooms, then gets who is online, the cluster and who is in its other rooms', async (t) => {
+    const maker = await join(t, 1, 'Maker');
+    assert.deepEqual(await maker.socket.timeout(EVENT_TIMEOUT_MS).emitWithAck('create room', 'ops'), { ok: true, room: 'ops' });
+    const ada = await ListeningClient.connect(url(1), { name: 'Ada', room: 'ops' });
+    t.after(() => ada.close());
     await pollUntil(
       async () => ada.here,
       (here) => here?.people.some((person) => person.name === 'Ada') === true,
-      { what: "Ada's replica to list her in her room" },
+      { what: "Ada's replica to list her in ops" },
     );
-    const socket = io(url(1), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Bea' } });
+    const socket = io(url(1), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Bea', rooms: ['ops'] } });
     t.after(() => socket.close());
     const arrivals: { event: string; payload: unknown }[] = [];
     socket.onAny((event: string, payload: unknown) => arrivals.push({ event, payload }));
-    const lists = ['presence', 'cluster', 'here', 'rooms'];
+    const lists = ['presence', 'cluster', 'here'];
     await pollUntil(
       async () => arrivals.map(({ event }) => event),
       (events) => lists.every((list) => events.includes(list)),
       { what: 'Bea to get every list' },
     );
     assert.equal(arrivals[0]?.event, 'welcome', `welcome first, then ${lists.join(', ')}: ${arrivals.map(({ event }) => event).join(', ')}`);
+    const welcome = arrivals[0]!.payload as { rooms: string[]; allRooms: string[] };
+    assert.deepEqual(welcome.rooms, [DEFAULT_ROOM, 'ops']);
+    assert.ok(welcome.allRooms.includes('ops'), `every room in the welcome: ${welcome.allRooms.join(', ')}`);
     // Who was there already, at once: not only once the next update adds Bea.
-    const firstHere = arrivals.find(({ event }) => event === 'here')?.payload as { people: { name: string }[] };
-    assert.ok(firstHere.people.some((person) => person.name === 'Ada'));
+    const heres = arrivals.filter(({ event }) => event === 'here').map(({ payload }) => payload as { room: string; people: { name: string }[] });
+    assert.ok(heres.find(({ room }) => room === 'ops')?.people.some((person) => person.name === 'Ada'));
+    // Everyone online is in DEFAULT_ROOM: `presence` says who, and no `here` repeats it.
+    assert.deepEqual(
+      heres.filter(({ room }) => room === DEFAULT_ROOM),
+      [],
+    );
   });
 
   test('three people on three replicas see the same list, with the same count', async (t) => {

@@ -1,6 +1,6 @@
 /**
  * The chat's handlers: check each handshake, put each connection in its rooms and greet it with its
- * replica, its name and its rooms, pass messages and catch-up requests to the delivery
+ * replica, its name, its rooms and the list of all rooms, pass messages and catch-up requests to the delivery
  * (server/chat/delivery.ts), and pass on who is typing in which room.
  */
 import type { Server, Socket } from 'socket.io';
@@ -55,7 +55,7 @@ export function registerChatHandlers(io: ChatServer, options: { instance: string
     // The client answers with a `catch up` per room: it is already receiving live messages by
     // then (joined in this same turn), so nothing falls between what it is sent and what it reads.
     // Welcomed first: the page makes its room views on `welcome`, and joining sends who is in each.
-    socket.emit('welcome', { instance, name: socket.data.name, rooms: socket.data.rooms });
+    socket.emit('welcome', { instance, name: socket.data.name, rooms: socket.data.rooms, allRooms: rooms.all() });
     void socket.join(socket.data.rooms.map(socketRoom));
     // Arguments come off the wire, so they are `unknown` in the handlers whatever the event types
     // say; a client that sends no acknowledgement callback simply gets no answer.

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type ClusterStatus, type Presence } from '../../shared/events.js';
+import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type ClusterStatus, type Presence } from '../../shared/events.js';
 import type { ChatServer } from './chat.js';
 import type { ChatMetrics } from '../metrics.js';
 import { chatRoomsAmong, socketRoom } from './rooms.js';
@@ -46,7 +46,7 @@ export interface ReplicaReport {
   connections: number;
   /** The names connected to this replica, each with its number of connections (tabs). */
   people: Record<string, number>;
-  /** For each room with a member on this replica, the names in it here. */
+  /** For each room with a member on this replica, the names in it here; not DEFAULT_ROOM, which everyone is in (`people`). */
   rooms: Record<string, string[]>;
 }
 
@@ -176,6 +176,7 @@ export function startPresence(options: {
     for (const socket of io.of('/').sockets.values()) {
       people[socket.data.name] = (people[socket.data.name] ?? 0) + 1;
       for (const room of chatRoomsAmong(socket.rooms)) {
+        if (room === DEFAULT_ROOM) continue;
         const names = namesByRoom.get(room) ?? new Set<string>();
         namesByRoom.set(room, names.add(socket.data.name));
       }
@@ -209,7 +210,7 @@ export function startPresence(options: {
           io.local.emit('presence', presence);
           lastSentAt = performance.now();
         }
-        const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys());
+        const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys()).filter((room) => room !== DEFAULT_ROOM);
         for (const room of here.keys()) if (!localRooms.includes(room)) here.delete(room);
         for (const room of localRooms) {
           const nextHere = presenceOf(reports, room);
@@ -250,7 +251,8 @@ export function startPresence(options: {
     tickSoon();
     socket.on('disconnect', tickSoon);
   });
-  // Whoever enters a room hears at once who was there (the update that adds them follows).
+  // Whoever enters a room hears at once who was there (the update that adds them follows). Who
+  // is in DEFAULT_ROOM is who is online: `presence` says it, and `here` is not sent for it.
   io.of('/').adapter.on('join-room', (socketRoomName: string, socketId: string) => {
     const [room] = chatRoomsAmong([socketRoomName]);
     const known = room === undefined ? undefined : here.get(room);

@@ -52,23 +52,38 @@ export function createMemoryRoomStore(): RoomStore {
 }
 
 export interface Rooms {
-  /** DEFAULT_ROOM, and those of `requested` that are rooms: where a new connection starts. */
+  /**
+   * Where a new connection starts: DEFAULT_ROOM and those of `requested` that are rooms. It reads
+   * the list of rooms once for all the connections of a turn (server/chat/per-turn.ts), so that
+   * `all()` is then as new as the store's.
+   */
   existing(requested: readonly string[]): Promise<string[]>;
+  /** Every room, sorted: as last read, with those created here since (for a new connection's `welcome`). */
+  all(): string[];
 }
 
-/** Handles `join`, `leave` and `create room` on every connection, and tells each one the list. */
+/** Handles `join`, `leave` and `create room` on every connection, and tells every connection when a room is created. */
 export function startRooms(options: { io: ChatServer; store: RoomStore; limit: number; logger: Logger }): Rooms {
   const { io, store, limit, logger } = options;
   /** Every room name ever read from the store: rooms are never deleted. */
   const known = new Set<string>([DEFAULT_ROOM]);
 
+  /** `known`, sorted: made again only when a name is added, not for every connection. */
+  let sorted: string[] | undefined;
+  function remember(room: string): void {
+    if (known.has(room)) return;
+    known.add(room);
+    sorted = undefined;
+  }
+  const allKnown = () => (sorted ??= [...known].sort());
+
   async function sortedList(): Promise<string[]> {
-    for (const room of await store.list()) known.add(room);
-    return [...known].sort();
+    for (const room of await store.list()) remember(room);
+    return allKnown();
   }
 
-  /** For the connections of a turn: one read for all (server/chat/per-turn.ts). */
-  const listForNewConnections = oncePerTurn(sortedList);
+  /** For the connections of a turn: one read for all. Unavailable, the rooms known already. */
+  const readForNewConnections = oncePerTurn(() => sortedList().catch(() => []));
 
   /** Whether `room` is a room: from memory if it was seen, otherwise from the store. */
   async function exists(room: string): Promise<boolean> {
@@ -113,10 +128,10 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
       return { ok: false, error: 'the room list (Redis) is unavailable: try again' };
     }
     if (created === 'full') return refuse(socket, 'create room', `there are ${limit} rooms already, the most there can be: join one of them`);
-    known.add(room);
+    remember(room);
     // Through the adapter: every replica's clients. A replica whose copy is lost still admits
     // people to the room (it reads the store), and its clients get the list on their next connection.
-    if (created === 'created') io.emit('rooms', await sortedList().catch(() => [...known].sort()));
+    if (created === 'created') io.emit('rooms', await sortedList().catch(allKnown));
     return { ok: true, room };
   }
 
@@ -139,17 +154,16 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
     socket.on('join', onJoin);
     socket.on('leave', onLeave);
     socket.on('create room', onCreate);
-    listForNewConnections().then(
-      (rooms) => socket.emit('rooms', rooms),
-      () => socket.emit('rooms', [...known].sort()),
-    );
   });
 
   return {
     existing: async (requested) => {
+      // The read puts every room there is in `known`: the requested ones need no read of their own.
+      await readForNewConnections();
       const rooms = [DEFAULT_ROOM];
-      for (const room of requested) if (!rooms.includes(room) && (await exists(room))) rooms.push(room);
+      for (const room of requested) if (!rooms.includes(room) && known.has(room)) rooms.push(room);
       return rooms;
     },
+    all: allKnown,
   };
 }
