@@ -213,10 +213,8 @@ socket.on('presence', (presence) => {
   renderPresence(presence, myName);
   // Everyone online is in DEFAULT_ROOM: the server sends no `here` for it.
   showHere(DEFAULT_ROOM, presence);
-});
-socket.on('cluster', (cluster) => {
-  lastCluster = cluster;
-  renderCluster(cluster, myInstance);
+  lastCluster = presence;
+  renderCluster(presence, myInstance);
 });
 setInterval(refreshUptimes, 1000);
 

@@ -1,7 +1,7 @@
 /**
  * The side panels: the live replicas (the one serving this tab marked, each with a link that opens
- * the chat on it directly) and who is online, where. Both are rendered from the server's `cluster`
- * and `presence` events, which every replica computes from the same reports in Redis.
+ * the chat on it directly) and who is online, where. Both are rendered from the server's `presence`
+ * event, which every replica computes from the same reports in Redis.
  */
 import type { ClusterStatus, Presence } from '../shared/events.js';
 
@@ -34,7 +34,7 @@ export function renderCluster(status: ClusterStatus, currentInstance: string | u
   }
 }
 
-/** Uptimes move on between `cluster` events. */
+/** Uptimes move on between `presence` events. */
 export function refreshUptimes(): void {
   $('#instances li').each((_index, element) => {
     const since = Number($(element).attr('data-since'));

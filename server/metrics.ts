@@ -31,7 +31,6 @@ const BROADCAST_EVENTS = new Set<string>([
   'chat message',
   'typing',
   'presence',
-  'cluster',
   'joined',
   'left',
   'position',

@@ -142,10 +142,12 @@ export interface ServerToClientEvents {
    * everyone online is in it, so `presence` says who.
    */
   here: (here: Presence & { room: string }) => void;
-  /** On connecting, and whenever the cluster-wide list of people changes. */
-  presence: (presence: Presence) => void;
-  /** On connecting, and whenever a replica appears, goes, or its connection count changes. */
-  cluster: (cluster: ClusterStatus) => void;
+  /**
+   * On connecting, and whenever the cluster-wide list of people changes, or a replica appears, goes,
+   * or its connection count changes: who is online and the live replicas, in one packet, since both
+   * come from the same reports.
+   */
+  presence: (presence: Presence & ClusterStatus) => void;
   /** A person came online (their first tab anywhere in the cluster). */
   joined: (person: { name: string }) => void;
   /** A person went offline: their last tab closed a few seconds ago and none came back. */

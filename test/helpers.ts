@@ -224,10 +224,10 @@ export class ListeningClient {
     });
     socket.on('presence', (presence) => {
       this.presence = presence;
+      this.cluster = presence;
       // Everyone online is in DEFAULT_ROOM: the server sends no `here` for it.
       if (room === DEFAULT_ROOM) this.here = presence;
     });
-    socket.on('cluster', (cluster) => (this.cluster = cluster));
     for (const event of ['joined', 'left', 'typing'] as const) {
       socket.on(event, ({ name }: { name: string }) => this.events.push({ event, name, at: Date.now() }));
     }

@@ -170,7 +170,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     t.after(() => socket.close());
     const arrivals: { event: string; payload: unknown }[] = [];
     socket.onAny((event: string, payload: unknown) => arrivals.push({ event, payload }));
-    const lists = ['presence', 'cluster', 'here'];
+    const lists = ['presence', 'here'];
     await pollUntil(
       async () => arrivals.map(({ event }) => event),
       (events) => lists.every((list) => events.includes(list)),

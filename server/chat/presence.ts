@@ -159,14 +159,15 @@ export function startPresence(options: {
   const id = randomUUID();
   const since = Date.now();
   const joinsAndLeaves = new JoinsAndLeaves(timings.graceMs);
-  let cluster: ClusterStatus | undefined;
-  let presence: Presence | undefined;
+  let presence: (Presence & ClusterStatus) | undefined;
   /** The last `here` sent to this replica's members of each room. */
   const here = new Map<string, Presence>();
   let busy = false;
   let soon: NodeJS.Timeout | undefined;
+  /** Whether the last read found a crowd. */
+  let crowd = false;
   let lastTickAt = 0;
-  /** When `cluster` or `presence` last went out to this replica's clients. */
+  /** When `presence` last went out to this replica's clients. */
   let lastSentAt = 0;
 
   function ownReport(): ReplicaReport {
@@ -196,15 +197,10 @@ export function startPresence(options: {
       const alive = newestPerInstance(reports);
       const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
       metrics.presenceRead(alive.length, names.size);
-      const crowd = names.size > NOTICE_CROWD_LIMIT;
+      crowd = names.size > NOTICE_CROWD_LIMIT;
       if (!crowd || performance.now() - lastSentAt >= timings.crowdSpacingMs) {
-        const nextCluster = clusterStatusOf(reports);
-        const nextPresence = presenceOf(reports);
-        if (JSON.stringify(nextCluster) !== JSON.stringify(cluster)) {
-          cluster = nextCluster;
-          io.local.emit('cluster', cluster);
-          lastSentAt = performance.now();
-        }
+        // People and replicas in one packet: one write to each client, not two.
+        const nextPresence = { ...presenceOf(reports), ...clusterStatusOf(reports) };
         if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
           presence = nextPresence;
           io.local.emit('presence', presence);
@@ -234,8 +230,13 @@ export function startPresence(options: {
     }
   }
 
-  /** A local connect or disconnect: update soon, so a new tab sees itself at once. */
+  /**
+   * A local connect or disconnect: update soon, so a new tab sees itself at once. Not in a crowd,
+   * whose updates wait for the spacing anyway: there the periodic report is enough, and a read of
+   * thousands of names four times a second was a tenth of a replica's work in a mass connect.
+   */
   function tickSoon(): void {
+    if (crowd) return;
     soon ??= setTimeout(
       () => {
         soon = undefined;
@@ -246,7 +247,6 @@ export function startPresence(options: {
   }
 
   io.on('connection', (socket) => {
-    if (cluster) socket.emit('cluster', cluster);
     if (presence) socket.emit('presence', presence);
     tickSoon();
     socket.on('disconnect', tickSoon);
