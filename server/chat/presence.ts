@@ -51,7 +51,7 @@ export interface ReplicaReport {
 }
 
 export interface PresenceStore {
-  /** Publishes `report`, valid for `ttlMs` unless published again. */
+  /** Publishes `report`, valid for `ttlMs` unless published again (often the same object again: nothing changed). */
   publish(report: ReplicaReport, ttlMs: number): Promise<void>;
   /** Every report still valid. */
   readAll(): Promise<ReplicaReport[]>;
@@ -169,6 +169,8 @@ export function startPresence(options: {
   let lastTickAt = 0;
   /** When `presence` last went out to this replica's clients. */
   let lastSentAt = 0;
+  /** This replica's report, made again only after a connection, a disconnection, a join or a leave. */
+  let report: ReplicaReport | undefined;
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
@@ -191,7 +193,7 @@ export function startPresence(options: {
     busy = true;
     lastTickAt = performance.now();
     try {
-      await store.publish(ownReport(), REPORT_LIFETIME_INTERVALS * timings.intervalMs);
+      await store.publish((report ??= ownReport()), REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       const reports = await store.readAll();
 
       const alive = newestPerInstance(reports);
@@ -246,10 +248,16 @@ export function startPresence(options: {
     );
   }
 
+  /** Who is here changed: a new report, soon. */
+  function changed(): void {
+    report = undefined;
+    tickSoon();
+  }
+
   io.on('connection', (socket) => {
     if (presence) socket.emit('presence', presence);
-    tickSoon();
-    socket.on('disconnect', tickSoon);
+    changed();
+    socket.on('disconnect', changed);
   });
   // Whoever enters a room hears at once who was there (the update that adds them follows). Who
   // is in DEFAULT_ROOM is who is online: `presence` says it, and `here` is not sent for it.
@@ -260,9 +268,9 @@ export function startPresence(options: {
       io.of('/')
         .sockets.get(socketId)
         ?.emit('here', { room: room!, ...known });
-    tickSoon();
+    changed();
   });
-  io.of('/').adapter.on('leave-room', tickSoon);
+  io.of('/').adapter.on('leave-room', changed);
   const timer = setInterval(() => void tick(), timings.intervalMs);
   signal.addEventListener('abort', () => {
     clearInterval(timer);

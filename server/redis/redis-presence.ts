@@ -25,9 +25,15 @@ const reportSchema = z.object({
 });
 
 export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {
+  // Every replica publishes and reads every report every second, and most seconds nothing has
+  // changed: a report of thousands of names is written out, and each one read is parsed, only
+  // when it is new.
+  let published: { report: ReplicaReport; text: string } | undefined;
+  let read = new Map<string, { text: string; report: ReplicaReport }>();
   return {
     publish: async (report, ttlMs) => {
-      const publishing = client.multi().set(reportKey(report.id), JSON.stringify(report), { PX: ttlMs }).sAdd(REGISTRY_KEY, report.id).exec();
+      if (published?.report !== report) published = { report, text: JSON.stringify(report) };
+      const publishing = client.multi().set(reportKey(report.id), published.text, { PX: ttlMs }).sAdd(REGISTRY_KEY, report.id).exec();
       await metrics.redis('presence_report', answeredInTime(publishing));
     },
     readAll: async () => {
@@ -36,15 +42,23 @@ export function createRedisPresenceStore(client: RedisClientType, logger: Logger
       const values = await metrics.redis('presence_read', answeredInTime(client.mGet(ids.map(reportKey))));
       const reports: ReplicaReport[] = [];
       const expired: string[] = [];
-      for (const [index, value] of values.entries()) {
-        if (value === null) {
-          expired.push(ids[index]!);
+      const nowRead = new Map<string, { text: string; report: ReplicaReport }>();
+      for (const [index, text] of values.entries()) {
+        const id = ids[index]!;
+        if (text === null) {
+          expired.push(id);
           continue;
         }
-        const report = parseStoredJson(reportSchema, value);
-        if (report) reports.push(report);
-        else logger.warn({ id: ids[index] }, 'presence: skipped a malformed replica report');
+        const known = read.get(id);
+        const report = known?.text === text ? known.report : parseStoredJson(reportSchema, text);
+        if (!report) {
+          logger.warn({ id }, 'presence: skipped a malformed replica report');
+          continue;
+        }
+        reports.push(report);
+        nowRead.set(id, { text, report });
       }
+      read = nowRead;
       // The reports of replicas that stopped reporting have expired; their names can go too.
       if (expired.length > 0) await answeredInTime(client.sRem(REGISTRY_KEY, expired));
       return reports;
