@@ -11,9 +11,12 @@
  * - with rooms, the same with messages spread over several rooms, each room's members all on one
  *   replica: each Redis node's share, and the adapter packets each replica received and had no
  *   member for;
+ * - **background**: the replicas' CPU per second with the largest idle step connected and nobody
+ *   talking (heartbeats, presence, positions, sweeps, metrics), a cost inside every window's figure;
  * - **one replica at saturation**: clients connected straight to the first replica, messages
  *   offered faster than it delivers them one at a time, so that its packets queue and go out in
- *   batches (server/write-batching.ts): the replicas' CPU per delivery at that load.
+ *   batches (server/write-batching.ts): the CPU per delivery of that replica, and of all four
+ *   (the other three hold a probe each, and their background).
  * For the reference it also writes a CPU profile summary of one replica during a window and a
  * heap-snapshot diff of one replica per idle connection, next to the JSON and the chart.
  * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
@@ -104,6 +107,8 @@ interface Latencies {
 /** CPU time over a window, in µs per delivery, by process. */
 interface CpuPerDelivery {
   replicas: number;
+  /** The first replica alone: in the saturation scenario, the one that carries the load. */
+  firstReplica: number;
   front: number;
   redis: number;
 }
@@ -151,10 +156,22 @@ interface IdleStep {
   perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
 
+/**
+ * The replicas' CPU with the largest idle step connected and nobody talking: heartbeats, presence,
+ * positions, the guards' sweeps, metrics. A cost per second, not per delivery, but inside every
+ * window's figure: at a light load it is a large part of it.
+ */
+interface Background {
+  clients: number;
+  /** All replicas together, in ms of CPU per second. */
+  replicaCpuMsPerSecond: number;
+}
+
 interface SetupResult {
   setup: SetupName;
   about: string;
   idle: IdleStep[];
+  background: Background;
   fanout: Scenario;
   rooms: Scenario | null;
   saturation: Scenario | null;
@@ -294,9 +311,10 @@ async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role:
   );
 }
 
-/** CPU time of the replicas, the front and Redis, now. */
-function cpuSnapshot(setup: RunningSetup): { replicas: number; front: number } {
-  return { replicas: sum(setup.replicas.map((replica) => treeCpuMicros(replica.pid))), front: treeCpuMicros(setup.front.pid) };
+/** CPU time of the replicas (all, and the first one) and of the front, now. */
+function cpuSnapshot(setup: RunningSetup): { replicas: number; firstReplica: number; front: number } {
+  const replicas = setup.replicas.map((replica) => treeCpuMicros(replica.pid));
+  return { replicas: sum(replicas), firstReplica: replicas[0]!, front: treeCpuMicros(setup.front.pid) };
 }
 
 /** The adapter-packet counter of each replica, or null where there is none. */
@@ -372,6 +390,7 @@ async function measureWindow(
     crossReplica: latencies.cross.length ? percentiles(latencies.cross) : null,
     cpuMicrosPerDelivery: {
       replicas: perDelivery(cpuAfter.replicas - cpuBefore.replicas),
+      firstReplica: perDelivery(cpuAfter.firstReplica - cpuBefore.firstReplica),
       front: perDelivery(cpuAfter.front - cpuBefore.front),
       redis: perDelivery(sum(redisNodes.map((node) => node.cpuMicros))),
     },
@@ -430,6 +449,7 @@ function countBy(values: string[]): Record<string, number> {
 function spreadOf(windows: Window[]): Scenario['spread'] {
   const figures: Record<string, (window: Window) => number | undefined> = {
     'replica CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.replicas,
+    'replica 1 CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.firstReplica,
     'front CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.front,
     'Redis CPU µs/delivery': (w) => w.cpuMicrosPerDelivery.redis,
     'deliveries/s': (w) => w.deliveriesPerSecond,
@@ -498,7 +518,7 @@ async function waitForConnections(setup: RunningSetup, connections: number): Pro
 }
 
 /** Idle clients in steps: memory per connection after each, and the connect time of each. */
-async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<IdleStep[]> {
+async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<{ steps: IdleStep[]; background: Background }> {
   let before = await memory(setup, inspectors);
   const steps: IdleStep[] = [];
   let connected = 0;
@@ -522,8 +542,14 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
     });
     before = now;
   }
+  progress(`idle: ${connected} clients, nobody talking, for ${PLAN.windowMs / 1000} s`);
+  const cpuBefore = cpuSnapshot(setup);
+  const startedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, PLAN.windowMs));
+  const cpuMillis = (cpuSnapshot(setup).replicas - cpuBefore.replicas) / 1000;
+  const background = { clients: connected, replicaCpuMsPerSecond: round(cpuMillis / ((performance.now() - startedAt) / 1000), 1) };
   await workers.disconnect(setup, 0);
-  return steps;
+  return { steps, background };
 }
 
 /**
@@ -565,7 +591,7 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
   let probes: Probes | undefined;
   try {
     if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
-    const idle = await measureIdle(setup, workers, inspectors);
+    const { steps: idle, background } = await measureIdle(setup, workers, inspectors);
     probes = await Probes.connect(setup);
     await workers.connect(setup.url, PLAN.clients);
     progress(`fan-out: ${PLAN.clients} clients, ${PLAN.messagesPerSecond} messages/s, ${PLAN.windows} × ${PLAN.windowMs / 1000} s`);
@@ -600,7 +626,7 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
       saturation = await runScenario(setup, probes, workers, clients, messagesPerSecond, false);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
-    return { setup: name, about: setup.definition.about, idle, fanout, rooms, saturation };
+    return { setup: name, about: setup.definition.about, idle, background, fanout, rooms, saturation };
   } finally {
     probes?.close();
     for (const inspector of inspectors) inspector.close();
@@ -640,8 +666,9 @@ function printTable(results: SetupResult[]): void {
         // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
         'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
         'rooms: adapter packets': result.rooms?.adapterPackets ? JSON.stringify(totalByLabels(result.rooms.adapterPackets)) : '–',
-        'saturation: deliveries/s, replica µs/delivery': result.saturation
-          ? `${median(result.saturation, 'deliveries/s')}, ${range(result.saturation, 'replica CPU µs/delivery')}`
+        'idle replicas CPU ms/s': result.background.replicaCpuMsPerSecond,
+        'saturation: deliveries/s, replica 1 | all µs/delivery': result.saturation
+          ? `${median(result.saturation, 'deliveries/s')}, ${range(result.saturation, 'replica 1 CPU µs/delivery')} | ${range(result.saturation, 'replica CPU µs/delivery')}`
           : '–',
       };
     }),
