@@ -22,7 +22,7 @@
  * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
  * are not what saturates); their CPU is reported. This process holds only the probes.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
- * `--port=N` moves every setup to ports N… (27080 by default); `--setups=a,b` runs only those;
+ * `--port=N` moves every setup to ports N… (27080 by default); `--setups=a,b` runs only those, in that order;
  * `--baseline=<rev>` adds `cluster-baseline`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -46,6 +46,11 @@ const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${
 const resultsDir = option('results') ?? join(PROJECT_ROOT, 'lab', 'bench', 'results');
 const baselineRevision = option('baseline');
 const onlySetups = option('setups')?.split(',');
+const unknownSetups = onlySetups?.filter((name) => !(SETUP_NAMES as string[]).includes(name)) ?? [];
+if (unknownSetups.length > 0) {
+  console.error(`--setups: no setup named ${unknownSetups.join(', ')}; the setups are ${SETUP_NAMES.join(', ')}`);
+  process.exit(2);
+}
 
 /** The plan: the scenarios at full size, or a few dozen clients for a fraction of a second. */
 const PLAN = quick
@@ -679,7 +684,8 @@ const startedAt = new Date();
 // Read now: the commit whose code runs, even if another is made during a run of several minutes.
 const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
 const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
-const names = SETUP_NAMES.filter((name) => (name !== 'cluster-baseline' || baseline) && (!onlySetups || onlySetups.includes(name)));
+// In the order asked for: runs in different orders tell a setup's cost from its place in the run.
+const names = ((onlySetups ?? SETUP_NAMES) as SetupName[]).filter((name) => name !== 'cluster-baseline' || baseline);
 const results: SetupResult[] = [];
 const extras: Extras = { profile: null, heap: null };
 const workers = new LoadWorkers(PLAN.workers);
