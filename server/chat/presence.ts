@@ -164,8 +164,6 @@ export function startPresence(options: {
   const here = new Map<string, Presence>();
   let busy = false;
   let soon: NodeJS.Timeout | undefined;
-  /** Whether the last read found a crowd. */
-  let crowd = false;
   let lastTickAt = 0;
   /** When `presence` last went out to this replica's clients. */
   let lastSentAt = 0;
@@ -199,7 +197,7 @@ export function startPresence(options: {
       const alive = newestPerInstance(reports);
       const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
       metrics.presenceRead(alive.length, names.size);
-      crowd = names.size > NOTICE_CROWD_LIMIT;
+      const crowd = names.size > NOTICE_CROWD_LIMIT;
       if (!crowd || performance.now() - lastSentAt >= timings.crowdSpacingMs) {
         // People and replicas in one packet: one write to each client, not two.
         const nextPresence = { ...presenceOf(reports), ...clusterStatusOf(reports) };
@@ -232,13 +230,8 @@ export function startPresence(options: {
     }
   }
 
-  /**
-   * A local connect or disconnect: update soon, so a new tab sees itself at once. Not in a crowd,
-   * whose updates wait for the spacing anyway: there the periodic report is enough, and a read of
-   * thousands of names four times a second was a tenth of a replica's work in a mass connect.
-   */
+  /** A local connect or disconnect: update soon, so a new tab sees itself at once. */
   function tickSoon(): void {
-    if (crowd) return;
     soon ??= setTimeout(
       () => {
         soon = undefined;
