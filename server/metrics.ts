@@ -27,14 +27,7 @@ export type RedisConnectionName = 'commands' | 'subscriber';
 
 const TRANSPORTS = ['polling', 'websocket'] as const;
 /** The events this server broadcasts, for the deliveries' `event` label. */
-const BROADCAST_EVENTS = new Set<string>([
-  'chat message',
-  'typing',
-  'presence',
-  'joined',
-  'left',
-  'position',
-] satisfies (keyof ServerToClientEvents)[]);
+const BROADCAST_EVENTS = new Set<string>(['chat message', 'typing', 'presence', 'joined', 'left', 'position'] satisfies (keyof ServerToClientEvents)[]);
 
 /** From a millisecond to five seconds: a healthy acknowledgement takes a few ms; Redis's timeout is 2 s. */
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -69,7 +69,10 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       const top = result.idle.at(-1)!.perConnection;
       assert.ok(top.replicaHeap > 0 && top.front > 0, `${result.setup}: memory per connection ${JSON.stringify(top)}`);
       // A running process uses some CPU: a zero would mean nothing was read.
-      assert.ok(result.background.clients > 0 && result.background.replicaCpuMsPerSecond > 0, `${result.setup}: background ${JSON.stringify(result.background)}`);
+      assert.ok(
+        result.background.clients > 0 && result.background.replicaCpuMsPerSecond > 0,
+        `${result.setup}: background ${JSON.stringify(result.background)}`,
+      );
       const scenarios = [result.fanout, ...(result.rooms ? [result.rooms] : []), ...(result.saturation ? [result.saturation] : [])];
       // Clients of the saturated replica bypass the front: the front's CPU is checked where it carries them.
       const throughFront = new Set([result.fanout, result.rooms].flatMap((scenario) => scenario?.windows ?? []));
@@ -84,7 +87,10 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
         assert.ok(window.delivered > 0 && window.delivered <= window.expectedDeliveries, `${result.setup}: deliveries`);
         assert.ok(window.sameReplica.count > 0, `${result.setup}: the probes timed nothing`);
         const cpu = window.cpuMicrosPerDelivery;
-        assert.ok(cpu.replicas > 0 && cpu.firstReplica > 0 && cpu.firstReplica <= cpu.replicas && cpu.redis > 0, `${result.setup}: CPU per delivery ${JSON.stringify(cpu)}`);
+        assert.ok(
+          cpu.replicas > 0 && cpu.firstReplica > 0 && cpu.firstReplica <= cpu.replicas && cpu.redis > 0,
+          `${result.setup}: CPU per delivery ${JSON.stringify(cpu)}`,
+        );
         if (throughFront.has(window)) assert.ok(cpu.front > 0, `${result.setup}: the front's CPU per delivery ${JSON.stringify(cpu)}`);
         assert.ok(window.generatorCores > 0, `${result.setup}: the generators' CPU`);
         assert.equal(window.redisNodes.length, result.setup === 'redis-cluster' ? 6 : 1, `${result.setup}: Redis nodes`);

@@ -191,7 +191,8 @@ export function startPresence(options: {
     busy = true;
     lastTickAt = performance.now();
     try {
-      await store.publish((report ??= ownReport()), REPORT_LIFETIME_INTERVALS * timings.intervalMs);
+      report ??= ownReport();
+      await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       const reports = await store.readAll();
 
       const alive = newestPerInstance(reports);
