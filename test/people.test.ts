@@ -74,11 +74,20 @@ describe('presenceOf and clusterStatusOf', () => {
     });
   });
 
-  test(`at most ${PRESENCE_LIST_LIMIT} names are listed, but all are counted`, () => {
-    const people = Object.fromEntries(Array.from({ length: PRESENCE_LIST_LIMIT + 20 }, (_, i) => [`guest ${String(i).padStart(3, '0')}`, 1]));
-    const presence = presenceOf([report({ instance: '1', people })]);
-    assert.equal(presence.count, PRESENCE_LIST_LIMIT + 20);
-    assert.equal(presence.people.length, PRESENCE_LIST_LIMIT);
+  test(`at most ${PRESENCE_LIST_LIMIT} names are listed, the first by name wherever they are in the reports, but all are counted`, () => {
+    const name = (i: number) => `guest ${String(i).padStart(4, '0')}`;
+    const total = 10 * PRESENCE_LIST_LIMIT;
+    // Reversed, then spread over two replicas: the first names by order come last.
+    const names = Array.from({ length: total }, (_, i) => name(total - 1 - i));
+    const presence = presenceOf([
+      report({ instance: '1', people: Object.fromEntries(names.filter((_, i) => i % 2 === 0).map((n) => [n, 1])) }),
+      report({ instance: '2', people: Object.fromEntries(names.filter((_, i) => i % 2 === 1).map((n) => [n, 1])) }),
+    ]);
+    assert.equal(presence.count, total);
+    assert.deepEqual(
+      presence.people.map((person) => person.name),
+      Array.from({ length: PRESENCE_LIST_LIMIT }, (_, i) => name(i)),
+    );
   });
 
   test('instances in numeric order, with their counts, start times and links', () => {
