@@ -182,8 +182,11 @@ export class ListeningClient {
   readonly welcomes: string[] = [];
   /** The name the server gave it. */
   name = '';
-  presence: Presence | undefined;
-  cluster: ClusterStatus | undefined;
+  presence: (Presence & ClusterStatus) | undefined;
+  /** The live replicas, as the last `presence` listed them. */
+  get cluster(): ClusterStatus | undefined {
+    return this.presence;
+  }
   /** Join, leave and typing events, with the time each arrived. */
   readonly events: { event: 'joined' | 'left' | 'typing'; name: string; at: number }[] = [];
   /** The rooms the server put it in, as its last `welcome` said. */
@@ -224,7 +227,6 @@ export class ListeningClient {
     });
     socket.on('presence', (presence) => {
       this.presence = presence;
-      this.cluster = presence;
       // Everyone online is in DEFAULT_ROOM: the server sends no `here` for it.
       if (room === DEFAULT_ROOM) this.here = presence;
     });

@@ -88,7 +88,6 @@ async function startChat(options: { waitReplicas: number }) {
   };
 }
 
-/** Two room names whose logs live on different primaries (each its own `{room:<name>}` slot). */
 /**
  * Stops `replica` (SIGSTOP), runs `whileStopped`, SIGKILLs `room`'s `primary` and resumes the
  * replica; resolves with what `whileStopped` gave once the replica has been promoted in its place.
@@ -116,6 +115,7 @@ async function killPrimaryWhileReplicaStopped<T>(
   return result;
 }
 
+/** Two room names whose logs live on different primaries (each its own `{room:<name>}` slot). */
 async function roomsOnTwoShards(redis: RunningRedisCluster): Promise<[string, string]> {
   const candidates = ['ops', 'dev', 'sales', 'support', 'design', 'random'];
   const first = candidates[0]!;
