@@ -40,7 +40,12 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       quick: boolean;
       results: {
         setup: string;
-        idle: { clients: number; failed: number; perConnection: { replicaHeap: number; front: number } }[];
+        idle: {
+          clients: number;
+          failed: number;
+          perConnection: { replicaHeap: number; front: number };
+          perConnect: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
+        }[];
         background: { clients: number; replicaCpuMsPerSecond: number };
         fanout: { windows: Window[] };
         rooms: { windows: Window[] } | null;
@@ -68,6 +73,12 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       // A connection takes memory in the replica and in the front: a zero would mean nothing was read.
       const top = result.idle.at(-1)!.perConnection;
       assert.ok(top.replicaHeap > 0 && top.front > 0, `${result.setup}: memory per connection ${JSON.stringify(top)}`);
+      // A connect takes CPU in the replica and the front, and the replica writes at least its handshake.
+      const connect = result.idle.at(-1)!.perConnect;
+      assert.ok(
+        connect.replicaCpuMicros > 0 && connect.frontCpuMicros > 0 && connect.replicaBytesWritten > 0,
+        `${result.setup}: connect cost ${JSON.stringify(connect)}`,
+      );
       // A running process uses some CPU: a zero would mean nothing was read.
       assert.ok(
         result.background.clients > 0 && result.background.replicaCpuMsPerSecond > 0,

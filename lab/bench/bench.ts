@@ -4,7 +4,8 @@
  * the sharded adapter, a Redis Cluster, another commit's server) is started in turn and measured:
  * - **memory per idle connection**: heap and RSS of the replicas after a forced collection
  *   (through their inspector), RSS of the front and of Redis, at each step of idle clients, and
- *   how long the large step took to connect;
+ *   how long the large step took to connect, with what each of its connections cost while it
+ *   connected: the replicas' and the front's CPU, and the bytes the replicas wrote;
  * - **CPU per delivery**: the replicas', the front's and Redis's own CPU time (/proc) over a window
  *   of messages at a fixed rate the generators carry easily, divided by the deliveries, repeated
  *   `windows` times for the spread; deliveries/s and p50/p99 from one full client per replica;
@@ -37,7 +38,7 @@ import { DEFAULT_ROOM, type ChatMessage, type ClientToServerEvents, type ServerT
 import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
 import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
-import { treeCpuMicros, treeRssBytes } from './process-accounting.js';
+import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
@@ -157,6 +158,11 @@ interface IdleStep {
   clients: number;
   failed: number;
   connectMs: number;
+  /**
+   * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
+   * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
+   */
+  perConnect: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
   /** Bytes per connection added since the step before (the first: since none). */
   perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
@@ -321,6 +327,8 @@ function cpuSnapshot(setup: RunningSetup): { replicas: number; firstReplica: num
   const replicas = setup.replicas.map((replica) => treeCpuMicros(replica.pid));
   return { replicas: sum(replicas), firstReplica: replicas[0]!, front: treeCpuMicros(setup.front.pid) };
 }
+
+const replicasWrittenBytes = (setup: RunningSetup) => sum(setup.replicas.map((replica) => treeWrittenBytes(replica.pid)));
 
 /** The adapter-packet counter of each replica, or null where there is none. */
 async function adapterPackets(setup: RunningSetup): Promise<Record<string, number>[] | null> {
@@ -529,7 +537,11 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
   let connected = 0;
   for (const target of PLAN.idleSteps) {
     progress(`idle: connecting up to ${target} clients`);
+    const cpuBefore = cpuSnapshot(setup);
+    const writtenBefore = replicasWrittenBytes(setup);
     const reports = await workers.connect(setup.url, target - connected);
+    const cpuAfter = cpuSnapshot(setup);
+    const writtenAfter = replicasWrittenBytes(setup);
     const added = sum(reports.map((report) => report.connected)) - connected;
     connected += added;
     const now = await memory(setup, inspectors);
@@ -538,6 +550,11 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
       clients: connected,
       failed: sum(reports.map((report) => report.failed)),
       connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
+      perConnect: {
+        replicaCpuMicros: per(cpuBefore.replicas, cpuAfter.replicas),
+        frontCpuMicros: per(cpuBefore.front, cpuAfter.front),
+        replicaBytesWritten: per(writtenBefore, writtenAfter),
+      },
       perConnection: {
         replicaHeap: per(before.replicas.heapUsed, now.replicas.heapUsed),
         replicaRss: per(before.replicas.rss, now.replicas.rss),
@@ -661,6 +678,7 @@ function printTable(results: SetupResult[]): void {
       return {
         setup: result.setup,
         'idle: clients, failed, connect s': `${top.clients}, ${top.failed}, ${(top.connectMs / 1000).toFixed(1)}`,
+        'connect: replica|front µs, replica B per conn': `${top.perConnect.replicaCpuMicros} | ${top.perConnect.frontCpuMicros}, ${top.perConnect.replicaBytesWritten}`,
         'KB/conn heap|RSS|front|redis': `${kb(top.perConnection.replicaHeap)} | ${kb(top.perConnection.replicaRss)} | ${kb(top.perConnection.front)} | ${kb(top.perConnection.redis)}`,
         'replica µs/delivery': range(result.fanout, 'replica CPU µs/delivery'),
         'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),

@@ -1,5 +1,5 @@
 /**
- * What the kernel says a process used, read from /proc: its CPU time and resident memory, with
+ * What the kernel says a process used, read from /proc: its CPU time, resident memory and bytes written, with
  * its children (nginx's workers). The benchmark's figures come from here, not from the load
  * generators' side.
  */
@@ -41,6 +41,19 @@ export function treeRssBytes(pid: number): number {
   for (const member of processTree(pid)) {
     try {
       total += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${member}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** Bytes a process tree has handed to write system calls (sockets and files alike: /proc/PID/io's wchar). */
+export function treeWrittenBytes(pid: number): number {
+  let total = 0;
+  for (const member of processTree(pid)) {
+    try {
+      total += Number(/^wchar:\s+(\d+)/m.exec(readFileSync(`/proc/${member}/io`, 'utf8'))?.[1] ?? 0);
     } catch {
       // ended meanwhile
     }
