@@ -19,44 +19,41 @@ function processTree(pid: number): number[] {
   return tree;
 }
 
+/** A figure of each process of the tree, summed; a process that ends meanwhile adds nothing. */
+function sumOverTree(pid: number, figure: (member: number) => number): number {
+  let total = 0;
+  for (const member of processTree(pid)) {
+    try {
+      total += figure(member);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return total;
+}
+
+/** The number after `label` in a /proc file of the process, or 0 where it has none. */
+function procField(member: number, file: string, label: string): number {
+  return Number(new RegExp(`^${label}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${member}/${file}`, 'utf8'))?.[1] ?? 0);
+}
+
 /**
  * CPU time of a process tree, in microseconds: the sum over every thread of the first field of
  * /proc/PID/task/TID/schedstat (nanoseconds on a CPU), finer than /proc/PID/stat's 10 ms ticks.
  */
 export function treeCpuMicros(pid: number): number {
-  let nanos = 0;
-  for (const member of processTree(pid)) {
-    try {
-      for (const task of readdirSync(`/proc/${member}/task`)) nanos += Number(readFileSync(`/proc/${member}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // ended meanwhile
-    }
-  }
+  const nanos = sumOverTree(pid, (member) =>
+    readdirSync(`/proc/${member}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${member}/task/${task}/schedstat`, 'utf8').split(' ')[0]), 0),
+  );
   return nanos / 1000;
 }
 
 /** Resident memory of a process tree, in bytes. */
 export function treeRssBytes(pid: number): number {
-  let total = 0;
-  for (const member of processTree(pid)) {
-    try {
-      total += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${member}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return total;
+  return sumOverTree(pid, (member) => procField(member, 'status', 'VmRSS') * 1024);
 }
 
 /** Bytes a process tree has handed to write system calls (sockets and files alike: /proc/PID/io's wchar). */
 export function treeWrittenBytes(pid: number): number {
-  let total = 0;
-  for (const member of processTree(pid)) {
-    try {
-      total += Number(/^wchar:\s+(\d+)/m.exec(readFileSync(`/proc/${member}/io`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return total;
+  return sumOverTree(pid, (member) => procField(member, 'io', 'wchar'));
 }
