@@ -47,7 +47,7 @@ export function refreshUptimes(): void {
 export function renderPresence(presence: Presence, myName: string | undefined): void {
   $('#online-count').text(`(${presence.count})`);
   const $people = $('#people').empty();
-  for (const { name, instances } of presence.people) {
+  for (const [name, ...instances] of presence.people) {
     $people.append(
       $('<li>')
         .attr({ 'data-name': name, 'data-instances': instances.join(' ') })

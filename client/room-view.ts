@@ -94,7 +94,7 @@ export function renderHere(room: RoomView, myName: string | undefined): void {
     .text(`In #${room.name} `)
     .append($('<span id="here-count">').text(room.here ? `(${room.here.count})` : ''));
   const $here = $('#here').empty();
-  for (const { name } of room.here?.people ?? [])
+  for (const [name] of room.here?.people ?? [])
     $here.append(
       $('<li>')
         .attr('data-name', name)

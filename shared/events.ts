@@ -100,12 +100,19 @@ export interface HandshakeRefusal {
   field: 'name' | 'rooms' | 'auth';
 }
 
+/**
+ * A name and the replicas its tabs are connected to, in numeric order. A tuple rather than
+ * `{ name, instances }`: every newcomer is sent a hundred of these, and in a crowd every update
+ * sends them to everyone, so the keys were half the bytes of a mass connect's presence.
+ */
+export type ListedPerson = [name: string, ...instances: string[]];
+
 /** Who is online, cluster-wide. A person is a name: two tabs with one name are one person. */
 export interface Presence {
   /** People online. */
   count: number;
   /** Sorted by name; the first PRESENCE_LIST_LIMIT only, when there are more (`count` says how many). */
-  people: { name: string; instances: string[] }[];
+  people: ListedPerson[];
 }
 
 /** The live replicas, as they report themselves through Redis. */

@@ -44,7 +44,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
           clients: number;
           failed: number;
           perConnection: { replicaHeap: number; front: number };
-          perConnect: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
+          connectCost: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
         }[];
         background: { clients: number; replicaCpuMsPerSecond: number };
         fanout: { windows: Window[] };
@@ -74,7 +74,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       const top = result.idle.at(-1)!.perConnection;
       assert.ok(top.replicaHeap > 0 && top.front > 0, `${result.setup}: memory per connection ${JSON.stringify(top)}`);
       // A connect takes CPU in the replica and the front, and the replica writes at least its handshake.
-      const connect = result.idle.at(-1)!.perConnect;
+      const connect = result.idle.at(-1)!.connectCost;
       assert.ok(
         connect.replicaCpuMicros > 0 && connect.frontCpuMicros > 0 && connect.replicaBytesWritten > 0,
         `${result.setup}: connect cost ${JSON.stringify(connect)}`,

@@ -95,7 +95,7 @@ for (const { front, adapter, basePort } of SETUPS)
       const watcher = await ListeningClient.connect(watcherReplica.url, { name: 'Watcher' });
       t.after(() => watcher.close());
 
-      const listed = () => new Map(watcher.presence?.people.map((person) => [person.name, person.instances.join()]));
+      const listed = () => new Map(watcher.presence?.people.map(([name, ...instances]) => [name, instances.join()]));
       const panel = () => watcher.cluster?.instances.map((instance) => instance.instance) ?? [];
       await pollUntil(
         async () => listed(),

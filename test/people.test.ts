@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../lab/cluster/child-process.js';
-import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal } from '../shared/events.js';
+import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal, type Presence } from '../shared/events.js';
 import { clusterStatusOf, JoinsAndLeaves, presenceOf, type ReplicaReport } from '../server/chat/presence.js';
 import {
   EVENT_TIMEOUT_MS,
@@ -67,9 +67,9 @@ describe('presenceOf and clusterStatusOf', () => {
     assert.deepEqual(presenceOf(reports), {
       count: 3,
       people: [
-        { name: 'ada', instances: ['3'] },
-        { name: 'Bob', instances: ['1', '3'] },
-        { name: 'Émile', instances: ['1'] },
+        ['ada', '3'],
+        ['Bob', '1', '3'],
+        ['Émile', '1'],
       ],
     });
   });
@@ -85,7 +85,7 @@ describe('presenceOf and clusterStatusOf', () => {
     ]);
     assert.equal(presence.count, total);
     assert.deepEqual(
-      presence.people.map((person) => person.name),
+      presence.people.map(([name]) => name),
       Array.from({ length: PRESENCE_LIST_LIMIT }, (_, i) => name(i)),
     );
   });
@@ -104,7 +104,7 @@ describe('presenceOf and clusterStatusOf', () => {
     const old = report({ instance: '2', id: 'old', since: 1000, connections: 5, people: { Ghost: 5 } });
     const restarted = report({ instance: '2', id: 'new', since: 9000, connections: 1, people: { Ada: 1 } });
     assert.deepEqual(clusterStatusOf([old, restarted]).instances, [{ instance: '2', connections: 1, since: 9000 }]);
-    assert.deepEqual(presenceOf([restarted, old]).people, [{ name: 'Ada', instances: ['2'] }]);
+    assert.deepEqual(presenceOf([restarted, old]).people, [['Ada', '2']]);
   });
 });
 
@@ -125,8 +125,8 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     return client;
   }
 
-  /** The entry for `name` in the client's latest presence list. */
-  const entry = (client: ListeningClient, name: string) => client.presence?.people.find((person) => person.name === name);
+  /** The replicas of `name` in the client's latest presence list, or undefined where it is not listed. */
+  const instancesOf = (client: ListeningClient, name: string) => client.presence?.people.find(([listed]) => listed === name)?.slice(1);
 
   before(async () => {
     dir = makeTempDir('people');
@@ -172,7 +172,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     t.after(() => ada.close());
     await pollUntil(
       async () => ada.here,
-      (here) => here?.people.some((person) => person.name === 'Ada') === true,
+      (here) => here?.people.some(([name]) => name === 'Ada') === true,
       { what: "Ada's replica to list her in ops" },
     );
     const socket = io(url(1), { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Bea', rooms: ['ops'] } });
@@ -190,8 +190,8 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     assert.deepEqual(welcome.rooms, [DEFAULT_ROOM, 'ops']);
     assert.ok(welcome.allRooms.includes('ops'), `every room in the welcome: ${welcome.allRooms.join(', ')}`);
     // Who was there already, at once: not only once the next update adds Bea.
-    const heres = arrivals.filter(({ event }) => event === 'here').map(({ payload }) => payload as { room: string; people: { name: string }[] });
-    assert.ok(heres.find(({ room }) => room === 'ops')?.people.some((person) => person.name === 'Ada'));
+    const heres = arrivals.filter(({ event }) => event === 'here').map(({ payload }) => payload as Presence & { room: string });
+    assert.ok(heres.find(({ room }) => room === 'ops')?.people.some(([name]) => name === 'Ada'));
     // Everyone online is in DEFAULT_ROOM: `presence` says who, and no `here` repeats it.
     assert.deepEqual(
       heres.filter(({ room }) => room === DEFAULT_ROOM),
@@ -202,14 +202,14 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
   test('three people on three replicas see the same list, with the same count', async (t) => {
     const clients = [await join(t, 1, 'Ada'), await join(t, 2, 'Bob'), await join(t, 3, 'Cy')];
     const expected = [
-      { name: 'Ada', instances: ['1'] },
-      { name: 'Bob', instances: ['2'] },
-      { name: 'Cy', instances: ['3'] },
+      ['Ada', '1'],
+      ['Bob', '2'],
+      ['Cy', '3'],
     ];
     for (const client of clients) {
       await pollUntil(
         async () => client.presence,
-        (presence) => presence !== undefined && expected.every((person) => JSON.stringify(entry(client, person.name)) === JSON.stringify(person)),
+        (presence) => presence !== undefined && expected.every(([name, ...instances]) => instancesOf(client, name!)?.join() === instances.join()),
         {
           what: `${client.name}'s list to show all three`,
         },
@@ -234,7 +234,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     );
     const secondTab = await join(t, 2, 'Dana');
     await pollUntil(
-      async () => entry(observer, 'Dana')?.instances,
+      async () => instancesOf(observer, 'Dana'),
       (instances) => instances?.join() === '1,2',
       { what: 'Dana on instances 1 and 2' },
     );
@@ -242,7 +242,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
 
     firstTab.close();
     await pollUntil(
-      async () => entry(observer, 'Dana')?.instances,
+      async () => instancesOf(observer, 'Dana'),
       (instances) => instances?.join() === '2',
       { what: 'Dana on instance 2 only' },
     );
@@ -253,7 +253,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
       (left) => left.length > 0,
       { what: 'Dana leaving', timeoutMs: 15_000 },
     );
-    assert.equal(entry(observer, 'Dana'), undefined, 'Dana is still listed');
+    assert.equal(instancesOf(observer, 'Dana'), undefined, 'Dana is still listed');
     // Had the first tab's close counted as leaving, this would have come about a second too early.
     const [left] = observer.eventsAbout('left', 'Dana');
     assert.ok(left!.at - lastClosedAt >= JOIN_LEAVE_GRACE_MS - 1000, `left ${left!.at - lastClosedAt} ms after the last tab closed`);

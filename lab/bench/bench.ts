@@ -58,7 +58,6 @@ const PLAN = quick
   ? {
       workers: 2,
       idleSteps: [80],
-      heapDiffWarmUp: 20,
       heapDiffClients: 40,
       clients: 40,
       messagesPerSecond: 10,
@@ -71,7 +70,6 @@ const PLAN = quick
   : {
       workers: 2,
       idleSteps: [2000, 8000],
-      heapDiffWarmUp: 200,
       heapDiffClients: 1000,
       clients: 1000,
       messagesPerSecond: 10,
@@ -162,7 +160,7 @@ interface IdleStep {
    * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
    * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
    */
-  perConnect: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
+  connectCost: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
   /** Bytes per connection added since the step before (the first: since none). */
   perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
@@ -550,7 +548,7 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
       clients: connected,
       failed: sum(reports.map((report) => report.failed)),
       connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
-      perConnect: {
+      connectCost: {
         replicaCpuMicros: per(cpuBefore.replicas, cpuAfter.replicas),
         frontCpuMicros: per(cpuBefore.front, cpuAfter.front),
         replicaBytesWritten: per(writtenBefore, writtenAfter),
@@ -576,19 +574,18 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
 
 /**
  * What the first replica's heap gains per idle connection, by constructor: two heap snapshots
- * around `heapDiffClients` clients. Before the measured steps, while the heap is small (a snapshot
- * of thousands of connections takes half a minute), and after a few clients have come and gone,
- * so that the code they run is compiled already and not counted as theirs.
+ * around `heapDiffClients` clients. Last, once the other scenarios have left only the probes: the
+ * heap is small again (a snapshot of thousands of connections takes half a minute), the code the
+ * clients run is compiled already and not counted as theirs, and nothing is measured after the
+ * snapshots.
  */
 async function measureHeapDiff(setup: RunningSetup, workers: LoadWorkers, inspector: Inspector): Promise<HeapDiffSummary> {
   progress(`heap snapshots of replica 1 around ${PLAN.heapDiffClients} idle clients`);
-  await workers.connect(setup.url, PLAN.heapDiffWarmUp);
-  await workers.disconnect(setup, 0);
   const census = await inspector.heapCensus();
   await workers.connect(setup.url, PLAN.heapDiffClients);
-  const added = await connectionsOf(setup.replicas[0]!.url);
+  const added = (await connectionsOf(setup.replicas[0]!.url)) - PROBES_PER_REPLICA;
   const summary = diffCensus(census, await inspector.heapCensus(), added);
-  await workers.disconnect(setup, 0);
+  await workers.disconnect(setup, PROBES_PER_REPLICA);
   return summary;
 }
 
@@ -612,7 +609,6 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
   const inspectors = await Promise.all(setup.replicas.map((replica) => Inspector.attach(replica.logFile)));
   let probes: Probes | undefined;
   try {
-    if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
     const { steps: idle, background } = await measureIdle(setup, workers, inspectors);
     probes = await Probes.connect(setup);
     await workers.connect(setup.url, PLAN.clients);
@@ -648,6 +644,7 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
       saturation = await runScenario(setup, probes, workers, clients, messagesPerSecond, false);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
+    if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
     return { setup: name, about: setup.definition.about, idle, background, fanout, rooms, saturation };
   } finally {
     probes?.close();
@@ -678,7 +675,7 @@ function printTable(results: SetupResult[]): void {
       return {
         setup: result.setup,
         'idle: clients, failed, connect s': `${top.clients}, ${top.failed}, ${(top.connectMs / 1000).toFixed(1)}`,
-        'connect: replica|front µs, replica B per conn': `${top.perConnect.replicaCpuMicros} | ${top.perConnect.frontCpuMicros}, ${top.perConnect.replicaBytesWritten}`,
+        'connect: replica|front µs, replica B per conn': `${top.connectCost.replicaCpuMicros} | ${top.connectCost.frontCpuMicros}, ${top.connectCost.replicaBytesWritten}`,
         'KB/conn heap|RSS|front|redis': `${kb(top.perConnection.replicaHeap)} | ${kb(top.perConnection.replicaRss)} | ${kb(top.perConnection.front)} | ${kb(top.perConnection.redis)}`,
         'replica µs/delivery': range(result.fanout, 'replica CPU µs/delivery'),
         'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type ClusterStatus, type Presence } from '../../shared/events.js';
+import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type ClusterStatus, type ListedPerson, type Presence } from '../../shared/events.js';
 import type { ChatServer } from './chat.js';
 import type { ChatMetrics } from '../metrics.js';
 import { chatRoomsAmong, socketRoom } from './rooms.js';
@@ -101,10 +101,8 @@ export function presenceOf(reports: readonly ReplicaReport[], room?: string): Pr
       instancesByName.set(name, [...(instancesByName.get(name) ?? []), report.instance]);
     }
   }
-  const people = [...instancesByName]
-    .map(([name, instances]) => ({ name, instances }))
-    .sort((a, b) => a.name.localeCompare(b.name, 'en') || (a.name < b.name ? -1 : 1));
-  return { count: people.length, people: people.slice(0, PRESENCE_LIST_LIMIT) };
+  const names = [...instancesByName.keys()].sort((a, b) => a.localeCompare(b, 'en') || (a < b ? -1 : 1));
+  return { count: names.length, people: names.slice(0, PRESENCE_LIST_LIMIT).map((name): ListedPerson => [name, ...instancesByName.get(name)!]) };
 }
 
 /**
