@@ -44,7 +44,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
           clients: number;
           failed: number;
           perConnection: { replicaHeap: number; front: number };
-          connectCost: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
+          connectCost: { replicaCpuMicros: number; frontCpuMicros: number; generatorCpuMicros: number; replicaBytesWritten: number };
         }[];
         background: { clients: number; replicaCpuMsPerSecond: number };
         fanout: { windows: Window[] };
@@ -73,10 +73,10 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       // A connection takes memory in the replica and in the front: a zero would mean nothing was read.
       const top = result.idle.at(-1)!.perConnection;
       assert.ok(top.replicaHeap > 0 && top.front > 0, `${result.setup}: memory per connection ${JSON.stringify(top)}`);
-      // A connect takes CPU in the replica and the front, and the replica writes at least its handshake.
+      // A connect takes CPU in the replica, the front and the generator, and the replica writes at least its handshake.
       const connect = result.idle.at(-1)!.connectCost;
       assert.ok(
-        connect.replicaCpuMicros > 0 && connect.frontCpuMicros > 0 && connect.replicaBytesWritten > 0,
+        connect.replicaCpuMicros > 0 && connect.frontCpuMicros > 0 && connect.generatorCpuMicros > 0 && connect.replicaBytesWritten > 0,
         `${result.setup}: connect cost ${JSON.stringify(connect)}`,
       );
       // A running process uses some CPU: a zero would mean nothing was read.

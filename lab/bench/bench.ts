@@ -159,8 +159,10 @@ interface IdleStep {
   /**
    * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
    * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
+   * The generators' CPU is the same work in every setup: a yardstick of how fast the machine ran
+   * the step (on this shared machine, that varies by more than the setups differ).
    */
-  connectCost: { replicaCpuMicros: number; frontCpuMicros: number; replicaBytesWritten: number };
+  connectCost: { replicaCpuMicros: number; frontCpuMicros: number; generatorCpuMicros: number; replicaBytesWritten: number };
   /** Bytes per connection added since the step before (the first: since none). */
   perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
@@ -232,6 +234,11 @@ class LoadWorkers {
 
   report(): Promise<WorkerReport[]> {
     return this.all({ command: 'report' }, 'report');
+  }
+
+  /** Their CPU time so far, all together. */
+  cpuMicros(): number {
+    return sum(this.children.map((child) => treeCpuMicros(child.pid!)));
   }
 
   /** Closes every client; waits until the replicas of `setup` hold at most `remaining` connections (the probes). */
@@ -536,9 +543,11 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
   for (const target of PLAN.idleSteps) {
     progress(`idle: connecting up to ${target} clients`);
     const cpuBefore = cpuSnapshot(setup);
+    const generatorsBefore = workers.cpuMicros();
     const writtenBefore = replicasWrittenBytes(setup);
     const reports = await workers.connect(setup.url, target - connected);
     const cpuAfter = cpuSnapshot(setup);
+    const generatorsAfter = workers.cpuMicros();
     const writtenAfter = replicasWrittenBytes(setup);
     const added = sum(reports.map((report) => report.connected)) - connected;
     connected += added;
@@ -551,6 +560,7 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
       connectCost: {
         replicaCpuMicros: per(cpuBefore.replicas, cpuAfter.replicas),
         frontCpuMicros: per(cpuBefore.front, cpuAfter.front),
+        generatorCpuMicros: per(generatorsBefore, generatorsAfter),
         replicaBytesWritten: per(writtenBefore, writtenAfter),
       },
       perConnection: {
@@ -675,7 +685,7 @@ function printTable(results: SetupResult[]): void {
       return {
         setup: result.setup,
         'idle: clients, failed, connect s': `${top.clients}, ${top.failed}, ${(top.connectMs / 1000).toFixed(1)}`,
-        'connect: replica|front µs, replica B per conn': `${top.connectCost.replicaCpuMicros} | ${top.connectCost.frontCpuMicros}, ${top.connectCost.replicaBytesWritten}`,
+        'connect: replica|front|generators µs, replica B per conn': `${top.connectCost.replicaCpuMicros} | ${top.connectCost.frontCpuMicros} | ${top.connectCost.generatorCpuMicros}, ${top.connectCost.replicaBytesWritten}`,
         'KB/conn heap|RSS|front|redis': `${kb(top.perConnection.replicaHeap)} | ${kb(top.perConnection.replicaRss)} | ${kb(top.perConnection.front)} | ${kb(top.perConnection.redis)}`,
         'replica µs/delivery': range(result.fanout, 'replica CPU µs/delivery'),
         'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),

@@ -25,7 +25,8 @@ export interface PresenceTimings {
   /**
    * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
    * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a
-   * second were most of the traffic of a mass connect. So in a crowd they go out at most this often.
+   * second were most of the traffic of a mass connect. So in a crowd they go out at most this often,
+   * and the reports, thousands of names, are read no more often than that either.
    */
   crowdSpacingMs: number;
 }
@@ -165,8 +166,7 @@ export function startPresence(options: {
   /** Whether the last read found a crowd. */
   let crowd = false;
   let lastTickAt = 0;
-  /** When `presence` last went out to this replica's clients. */
-  let lastSentAt = 0;
+  let lastReadAt = Number.NEGATIVE_INFINITY;
   /** This replica's report, made again only after a connection, a disconnection, a join or a leave. */
   let report: ReplicaReport | undefined;
 
@@ -193,28 +193,28 @@ export function startPresence(options: {
     try {
       report ??= ownReport();
       await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
+      // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs).
+      if (crowd && performance.now() - lastReadAt < timings.crowdSpacingMs) return;
+      lastReadAt = performance.now();
       const reports = await store.readAll();
 
       const alive = newestPerInstance(reports);
       const names = new Set(alive.flatMap((report) => Object.keys(report.people)));
       metrics.presenceRead(alive.length, names.size);
       crowd = names.size > NOTICE_CROWD_LIMIT;
-      if (!crowd || performance.now() - lastSentAt >= timings.crowdSpacingMs) {
-        // People and replicas in one packet: one write to each client, not two.
-        const nextPresence = { ...presenceOf(reports), ...clusterStatusOf(reports) };
-        if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
-          presence = nextPresence;
-          io.local.emit('presence', presence);
-          lastSentAt = performance.now();
-        }
-        const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys()).filter((room) => room !== DEFAULT_ROOM);
-        for (const room of here.keys()) if (!localRooms.includes(room)) here.delete(room);
-        for (const room of localRooms) {
-          const nextHere = presenceOf(reports, room);
-          if (JSON.stringify(nextHere) === JSON.stringify(here.get(room))) continue;
-          here.set(room, nextHere);
-          io.local.to(socketRoom(room)).emit('here', { room, ...nextHere });
-        }
+      // People and replicas in one packet: one write to each client, not two.
+      const nextPresence = { ...presenceOf(reports), ...clusterStatusOf(reports) };
+      if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
+        presence = nextPresence;
+        io.local.emit('presence', presence);
+      }
+      const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys()).filter((room) => room !== DEFAULT_ROOM);
+      for (const room of here.keys()) if (!localRooms.includes(room)) here.delete(room);
+      for (const room of localRooms) {
+        const nextHere = presenceOf(reports, room);
+        if (JSON.stringify(nextHere) === JSON.stringify(here.get(room))) continue;
+        here.set(room, nextHere);
+        io.local.to(socketRoom(room)).emit('here', { room, ...nextHere });
       }
 
       const { joined, left } = joinsAndLeaves.update(names, Date.now());
