@@ -166,6 +166,7 @@ export function startPresence(options: {
   /** Whether the last read found a crowd. */
   let crowd = false;
   let lastTickAt = 0;
+  /** When the reports were last read: in a crowd, no sooner than crowdSpacingMs after that. */
   let lastReadAt = Number.NEGATIVE_INFINITY;
   /** This replica's report, made again only after a connection, a disconnection, a join or a leave. */
   let report: ReplicaReport | undefined;
