@@ -175,11 +175,15 @@ interface IdleStep {
 /**
  * The replicas' CPU with the largest idle step connected and nobody talking: heartbeats, presence,
  * positions, the guards' sweeps, metrics. A cost per second, not per delivery, but inside every
- * window's figure: at a light load it is a large part of it.
+ * window's figure: at a light load it is a large part of it. Over two windows of one crowd period
+ * each (PRESENCE_CROWD_SPACING_MS): the first holds the crowd's update for the step's last arrivals,
+ * a list to every client; in the second nothing has changed, so nothing is sent.
  */
 interface Background {
   clients: number;
-  /** All replicas together, in ms of CPU per second. */
+  /** All replicas together, in ms of CPU per second, in the first window. */
+  afterConnectCpuMsPerSecond: number;
+  /** The same in the second: the steady cost. */
   replicaCpuMsPerSecond: number;
 }
 
@@ -540,6 +544,14 @@ async function waitForConnections(setup: RunningSetup, connections: number): Pro
   }
 }
 
+/** The replicas' CPU, all together, over the next `durationMs`: ms per second. */
+async function replicasCpuMsPerSecond(setup: RunningSetup, durationMs: number): Promise<number> {
+  const cpuBefore = cpuSnapshot(setup).replicas;
+  const startedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  return round((cpuSnapshot(setup).replicas - cpuBefore) / 1000 / ((performance.now() - startedAt) / 1000), 1);
+}
+
 /** Idle clients in steps: memory per connection after each, and the connect time of each. */
 async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<{ steps: IdleStep[]; background: Background }> {
   let before = await memory(setup, inspectors);
@@ -577,12 +589,13 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
     });
     before = now;
   }
-  progress(`idle: ${connected} clients, nobody talking, for ${PLAN.backgroundMs / 1000} s`);
-  const cpuBefore = cpuSnapshot(setup);
-  const startedAt = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, PLAN.backgroundMs));
-  const cpuMillis = (cpuSnapshot(setup).replicas - cpuBefore.replicas) / 1000;
-  const background = { clients: connected, replicaCpuMsPerSecond: round(cpuMillis / ((performance.now() - startedAt) / 1000), 1) };
+  progress(`idle: ${connected} clients, nobody talking, for 2 × ${PLAN.backgroundMs / 1000} s`);
+  const afterConnect = await replicasCpuMsPerSecond(setup, PLAN.backgroundMs);
+  const background = {
+    clients: connected,
+    afterConnectCpuMsPerSecond: afterConnect,
+    replicaCpuMsPerSecond: await replicasCpuMsPerSecond(setup, PLAN.backgroundMs),
+  };
   await workers.disconnect(setup, 0);
   return { steps, background };
 }
@@ -701,7 +714,7 @@ function printTable(results: SetupResult[]): void {
         // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
         'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
         'rooms: adapter packets': result.rooms?.adapterPackets ? JSON.stringify(totalByLabels(result.rooms.adapterPackets)) : '–',
-        'idle replicas CPU ms/s': result.background.replicaCpuMsPerSecond,
+        'idle replicas CPU ms/s, after connect | steady': `${result.background.afterConnectCpuMsPerSecond} | ${result.background.replicaCpuMsPerSecond}`,
         'saturation: deliveries/s, replica 1 | all µs/delivery': result.saturation
           ? `${median(result.saturation, 'deliveries/s')}, ${range(result.saturation, 'replica 1 CPU µs/delivery')} | ${range(result.saturation, 'replica CPU µs/delivery')}`
           : '–',
