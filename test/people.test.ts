@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../lab/cluster/child-process.js';
-import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal, type Presence } from '../shared/events.js';
+import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal, type ListedPerson, type Presence } from '../shared/events.js';
 import { clusterStatusOf, JoinsAndLeaves, presenceOf, type ReplicaReport } from '../server/chat/presence.js';
 import {
   EVENT_TIMEOUT_MS,
@@ -201,7 +201,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
 
   test('three people on three replicas see the same list, with the same count', async (t) => {
     const clients = [await join(t, 1, 'Ada'), await join(t, 2, 'Bob'), await join(t, 3, 'Cy')];
-    const expected = [
+    const expected: ListedPerson[] = [
       ['Ada', '1'],
       ['Bob', '2'],
       ['Cy', '3'],
@@ -209,7 +209,7 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     for (const client of clients) {
       await pollUntil(
         async () => client.presence,
-        (presence) => presence !== undefined && expected.every(([name, ...instances]) => instancesOf(client, name!)?.join() === instances.join()),
+        (presence) => presence !== undefined && expected.every(([name, ...instances]) => instancesOf(client, name)?.join() === instances.join()),
         {
           what: `${client.name}'s list to show all three`,
         },

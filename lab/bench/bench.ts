@@ -164,8 +164,8 @@ interface IdleStep {
   /**
    * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
    * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
-   * The generators' CPU is the same work in every setup: a yardstick of how fast the machine ran
-   * the step (on this shared machine, that varies by more than the setups differ).
+   * The generators' CPU is context: they share the two cores with the server, and what they spend
+   * moves with the server's pace as well as with the machine's, so it is no yardstick.
    */
   connectCost: { replicaCpuMicros: number; frontCpuMicros: number; generatorCpuMicros: number; replicaBytesWritten: number };
   /** Bytes per connection added since the step before (the first: since none). */
