@@ -79,9 +79,10 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
         connect.replicaCpuMicros > 0 && connect.frontCpuMicros > 0 && connect.generatorCpuMicros > 0 && connect.replicaBytesWritten > 0,
         `${result.setup}: connect cost ${JSON.stringify(connect)}`,
       );
-      // A running process uses some CPU: a zero would mean nothing was read.
+      // Right after a connect the replicas have work left: a zero would mean nothing was read. The
+      // steady window, read the same way, may be 0.0 (a few idle replicas, 600 ms, nothing due).
       assert.ok(
-        result.background.clients > 0 && result.background.afterConnectCpuMsPerSecond > 0 && result.background.replicaCpuMsPerSecond > 0,
+        result.background.clients > 0 && result.background.afterConnectCpuMsPerSecond > 0 && result.background.replicaCpuMsPerSecond >= 0,
         `${result.setup}: background ${JSON.stringify(result.background)}`,
       );
       const scenarios = [result.fanout, ...(result.rooms ? [result.rooms] : []), ...(result.saturation ? [result.saturation] : [])];
