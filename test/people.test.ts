@@ -348,3 +348,76 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
     assert.deepEqual(observer.eventsAbout('joined', 'Zed'), []);
   });
 });
+
+describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60_000 }, () => {
+  /** The replica's crowd spacing and storm threshold, both far below production's 5 s and 100 a second. */
+  const SPACING_MS = 1000;
+  const STORM_ARRIVALS_PER_SECOND = 20;
+  /** The storm: one arrival every 20 ms (50 a second, well over the threshold), for longer than four spacings. */
+  const ARRIVAL_EVERY_MS = 20;
+  const STORM_MS = 7 * SPACING_MS;
+  let dir: string;
+  let replica: ChildService | undefined;
+  let url: string;
+
+  before(async () => {
+    dir = makeTempDir('storm');
+    const port = await freePort();
+    const env = { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(SPACING_MS), PRESENCE_STORM_ARRIVALS: String(STORM_ARRIVALS_PER_SECOND) };
+    replica = await startReplica({ number: 1, port, dir, env });
+    url = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await replica?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the list waits until the storm is over, but never more than four spacings', async (t) => {
+    const observer = await ListeningClient.connect(url, { name: 'Observer' });
+    const storm: ReturnType<typeof io>[] = [];
+    t.after(() => {
+      observer.close();
+      for (const socket of storm) socket.close();
+    });
+    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
+    t.after(() => {
+      for (const client of crowd) client.close();
+    });
+    const crowdSize = NOTICE_CROWD_LIMIT + 1;
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === crowdSize,
+      { what: `a list of ${crowdSize} people`, timeoutMs: 5 * SPACING_MS },
+    );
+
+    const updates: { at: number; count: number }[] = [];
+    observer.socket.on('presence', ({ count }) => updates.push({ at: performance.now(), count }));
+    const stormStartedAt = performance.now();
+    for (let n = 0; performance.now() - stormStartedAt < STORM_MS; n++) {
+      const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: `Storm ${n}` } });
+      storm.push(socket);
+      await new Promise((resolve) => setTimeout(resolve, ARRIVAL_EVERY_MS));
+    }
+    const stormEndedAt = performance.now();
+    const everyone = crowdSize + storm.length;
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === everyone,
+      { what: `the list to count all ${everyone} after the storm`, timeoutMs: 5 * SPACING_MS },
+    );
+    assert.equal(storm.filter((socket) => socket.connected).length, storm.length, 'every arrival of the storm is connected');
+
+    const during = updates.filter(({ at }) => at < stormEndedAt);
+    // Without the storm rule, one update a spacing: about seven. With it, the one the cap forces
+    // (four spacings after the last read before the storm), and perhaps one in the storm's first second.
+    assert.ok(
+      during.length <= 2,
+      `${during.length} updates during the storm: ${JSON.stringify(during.map(({ at, count }) => [Math.round(at - stormStartedAt), count]))}`,
+    );
+    assert.ok(
+      during.some(({ count }) => count > crowdSize + 2 * STORM_ARRIVALS_PER_SECOND),
+      `the cap: the list moved during the storm's ${STORM_MS / 1000} s (${JSON.stringify(during.map(({ count }) => count))})`,
+    );
+  });
+});

@@ -29,6 +29,13 @@ export interface PresenceTimings {
    * and the reports, thousands of names, are read no more often than that either.
    */
   crowdSpacingMs: number;
+  /**
+   * …and while a replica takes more new connections a second than this (a reconnect storm after a
+   * replica died, a mass connect), a crowd's update waits, at most STORM_MAX_DEFERRAL spacings: the
+   * list would be out of date before it reached everyone, and writing it to thousands of clients
+   * takes the CPU that the newcomers' handshakes need.
+   */
+  stormArrivalsPerSecond: number;
 }
 /** How long a report counts, in report intervals: a replica silent this long is gone. */
 const REPORT_LIFETIME_INTERVALS = 5;
@@ -36,6 +43,8 @@ const REPORT_LIFETIME_INTERVALS = 5;
 const UPDATE_SOON_MS = 50;
 /** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
 const MIN_UPDATE_SPACING_MS = 250;
+/** However long a storm of arrivals lasts, a crowd hears how big it is at least once in this many spacings. */
+const STORM_MAX_DEFERRAL = 4;
 
 /** What one replica says about itself. */
 export interface ReplicaReport {
@@ -168,6 +177,8 @@ export function startPresence(options: {
   let lastTickAt = 0;
   /** When the reports were last read: in a crowd, no sooner than crowdSpacingMs after that. */
   let lastReadAt = Number.NEGATIVE_INFINITY;
+  /** Connections accepted here since the last tick, which came at `lastTickAt`. */
+  let arrivals = 0;
   /** This replica's report, made again only after a connection, a disconnection, a join or a leave. */
   let report: ReplicaReport | undefined;
 
@@ -190,12 +201,17 @@ export function startPresence(options: {
   async function tick(): Promise<void> {
     if (busy || signal.aborted) return;
     busy = true;
+    const arrivalsPerSecond = (arrivals * 1000) / (performance.now() - lastTickAt);
+    arrivals = 0;
     lastTickAt = performance.now();
     try {
       report ??= ownReport();
       await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
-      // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs).
-      if (crowd && performance.now() - lastReadAt < timings.crowdSpacingMs) return;
+      // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs), nor during a
+      // storm of arrivals (PresenceTimings.stormArrivalsPerSecond).
+      const sinceRead = performance.now() - lastReadAt;
+      if (crowd && sinceRead < timings.crowdSpacingMs) return;
+      if (crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond && sinceRead < STORM_MAX_DEFERRAL * timings.crowdSpacingMs) return;
       lastReadAt = performance.now();
       const reports = await store.readAll();
 
@@ -257,6 +273,7 @@ export function startPresence(options: {
 
   io.on('connection', (socket) => {
     if (presence) socket.emit('presence', presence);
+    arrivals += 1;
     changed();
     socket.on('disconnect', changed);
   });
