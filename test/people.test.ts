@@ -295,6 +295,24 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
   });
 });
 
+/**
+ * NOTICE_CROWD_LIMIT more people on the replica at `url`, closed when the test ends, and the
+ * observer's list counting them and itself: a crowd. Returns its size.
+ */
+async function gatherCrowd(t: TestContext, url: string, observer: ListeningClient, timeoutMs: number): Promise<number> {
+  const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
+  t.after(() => {
+    for (const client of crowd) client.close();
+  });
+  const crowdSize = NOTICE_CROWD_LIMIT + 1;
+  await pollUntil(
+    async () => observer.presence?.count,
+    (count) => count === crowdSize,
+    { what: `a list of ${crowdSize} people`, timeoutMs },
+  );
+  return crowdSize;
+}
+
 describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, { timeout: 60_000 }, () => {
   let dir: string;
   let replica: ChildService | undefined;
@@ -317,16 +335,7 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
     t.after(() => observer.close());
     const presenceArrivals: { at: number; count: number }[] = [];
     observer.socket.on('presence', ({ count }) => presenceArrivals.push({ at: performance.now(), count }));
-    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
-    t.after(() => {
-      for (const client of crowd) client.close();
-    });
-    const crowdSize = NOTICE_CROWD_LIMIT + 1;
-    await pollUntil(
-      async () => observer.presence?.count,
-      (count) => count === crowdSize,
-      { what: `a list of ${crowdSize} people`, timeoutMs: 3 * CROWD_UPDATE_SPACING_MS },
-    );
+    const crowdSize = await gatherCrowd(t, url, observer, 3 * CROWD_UPDATE_SPACING_MS);
     const crowdListAt = presenceArrivals.find(({ count }) => count === crowdSize)!.at;
 
     const newcomer = await ListeningClient.connect(url, { name: 'Zed' });
@@ -380,16 +389,7 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
       observer.close();
       for (const socket of storm) socket.close();
     });
-    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
-    t.after(() => {
-      for (const client of crowd) client.close();
-    });
-    const crowdSize = NOTICE_CROWD_LIMIT + 1;
-    await pollUntil(
-      async () => observer.presence?.count,
-      (count) => count === crowdSize,
-      { what: `a list of ${crowdSize} people`, timeoutMs: 5 * SPACING_MS },
-    );
+    const crowdSize = await gatherCrowd(t, url, observer, 5 * SPACING_MS);
 
     const updates: { at: number; count: number }[] = [];
     observer.socket.on('presence', ({ count }) => updates.push({ at: performance.now(), count }));
