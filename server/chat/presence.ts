@@ -209,9 +209,8 @@ export function startPresence(options: {
       await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs), nor during a
       // storm of arrivals (PresenceTimings.stormArrivalsPerSecond).
-      const sinceRead = performance.now() - lastReadAt;
-      if (crowd && sinceRead < timings.crowdSpacingMs) return;
-      if (crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond && sinceRead < STORM_MAX_DEFERRAL * timings.crowdSpacingMs) return;
+      const storm = arrivalsPerSecond > timings.stormArrivalsPerSecond;
+      if (crowd && performance.now() - lastReadAt < (storm ? STORM_MAX_DEFERRAL : 1) * timings.crowdSpacingMs) return;
       lastReadAt = performance.now();
       const reports = await store.readAll();
 
