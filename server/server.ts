@@ -102,7 +102,13 @@ export async function startChatServer(config: Config, logger: Logger): Promise<R
     positionIntervalMs: config.positionIntervalMs,
     signal: stopping.signal,
   });
-  const rooms = startRooms({ io, store: redis ? createRedisRoomStore(redis.commands) : createMemoryRoomStore(), limit: config.roomLimit, logger });
+  const rooms = startRooms({
+    io,
+    store: redis ? createRedisRoomStore(redis.commands) : createMemoryRoomStore(),
+    limit: config.roomLimit,
+    logger,
+    signal: stopping.signal,
+  });
   registerChatHandlers(io, { instance: config.instance, delivery, rooms, metrics });
   const presence = config.features.presence
     ? startPresence({

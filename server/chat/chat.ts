@@ -11,8 +11,14 @@ import { parseHandshake, type Handshake } from './handshake.js';
 import { isIn, socketRoom, type Rooms } from './rooms.js';
 import type { ChatMetrics } from '../metrics.js';
 
-export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
-export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, Handshake>;
+/** What replicas tell each other (`io.serverSideEmit`), through the adapter. */
+export interface InterServerEvents {
+  /** A room was added to the shared list (server/chat/rooms.ts). */
+  'room created': (room: string) => void;
+}
+
+export type ChatServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, Handshake>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, Handshake>;
 
 /** Who sent an event, made when one arrives rather than kept for each connection. */
 function senderOf(socket: ChatSocket): Sender {

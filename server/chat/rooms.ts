@@ -4,8 +4,9 @@
  * A chat room is a Socket.IO room (`socket.join`, `io.to(room).emit`), so a broadcast to it goes
  * through the adapter to every replica, and each replica writes it only to its own members. The
  * list of rooms is shared: in Redis (server/redis/redis-rooms.ts), or in memory for a single node. Rooms
- * are never deleted, so a name once seen in the list stays a room: a replica remembers the names it
- * has read, and can still admit people to them while Redis is unavailable.
+ * are never deleted, so a name once seen in the list stays a room: a replica keeps the list in
+ * memory, greets each new connection from it without a read, and can still admit people to its
+ * rooms while Redis is unavailable.
  */
 import type { Logger } from 'pino';
 import { DEFAULT_ROOM, MAX_JOINED_ROOMS, type RoomResult } from '../../shared/events.js';
@@ -30,7 +31,15 @@ export const isIn = (socket: ChatSocket, room: string) => socket.rooms.has(socke
 
 export type Created = 'created' | 'exists' | 'full';
 
+/**
+ * How often a replica of a shared list reads it anyway. The replica that creates a room tells the
+ * others at once; this repairs a notice one of them missed (its subscription was reconnecting).
+ */
+const REFRESH_MS = 30_000;
+
 export interface RoomStore {
+  /** Whether other replicas share it: then they tell each other of every room they add. */
+  shared: boolean;
   /** Every room but DEFAULT_ROOM. */
   list(): Promise<string[]>;
   /** Adds `room` unless it exists, or there are `limit` rooms already (DEFAULT_ROOM counted): atomically. */
@@ -41,6 +50,7 @@ export interface RoomStore {
 export function createMemoryRoomStore(): RoomStore {
   const rooms = new Set<string>();
   return {
+    shared: false,
     list: async () => [...rooms],
     create: async (room, limit) => {
       if (rooms.has(room)) return 'exists';
@@ -53,18 +63,22 @@ export function createMemoryRoomStore(): RoomStore {
 
 export interface Rooms {
   /**
-   * Where a new connection starts: DEFAULT_ROOM and those of `requested` that are rooms. It reads
-   * the list of rooms once for all the connections of a turn (server/chat/per-turn.ts), so that
-   * `all()` is then as new as the store's.
+   * Where a new connection starts: DEFAULT_ROOM and those of `requested` that are rooms. Only a
+   * name this replica does not know costs a read of the list, one for all the connections of a turn
+   * (server/chat/per-turn.ts): a read for every connection was most of what a connect cost.
    */
   existing(requested: readonly string[]): Promise<string[]>;
-  /** Every room, sorted: as last read, with those created here since (for a new connection's `welcome`). */
+  /**
+   * Every room, sorted, as this replica knows them (for a new connection's `welcome`): read at its
+   * start and every REFRESH_MS, told by the replica that creates one, and read again whenever
+   * someone asks for a name it does not know.
+   */
   all(): string[];
 }
 
 /** Handles `join`, `leave` and `create room` on every connection, and tells every connection when a room is created. */
-export function startRooms(options: { io: ChatServer; store: RoomStore; limit: number; logger: Logger }): Rooms {
-  const { io, store, limit, logger } = options;
+export function startRooms(options: { io: ChatServer; store: RoomStore; limit: number; logger: Logger; signal: AbortSignal }): Rooms {
+  const { io, store, limit, logger, signal } = options;
   /** Every room name ever read from the store: rooms are never deleted. */
   const known = new Set<string>([DEFAULT_ROOM]);
 
@@ -80,6 +94,17 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
   async function sortedList(): Promise<string[]> {
     for (const room of await store.list()) remember(room);
     return allKnown();
+  }
+
+  if (store.shared) {
+    const refresh = () => void sortedList().catch((err: Error) => logger.debug({ reason: err.message }, 'could not read the room list'));
+    refresh();
+    const timer = setInterval(refresh, REFRESH_MS);
+    signal.addEventListener('abort', () => clearInterval(timer));
+    io.on('room created', (room) => {
+      const checked = checkRoomName(room);
+      if (checked.ok) remember(checked.text);
+    });
   }
 
   /** For the connections of a turn: one read for all. Unavailable, the rooms known already. */
@@ -129,9 +154,13 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
     }
     if (created === 'full') return refuse(socket, 'create room', `there are ${limit} rooms already, the most there can be: join one of them`);
     remember(room);
-    // Through the adapter: every replica's clients. A replica whose copy is lost still admits
-    // people to the room (it reads the store), and its clients get the list on their next connection.
-    if (created === 'created') io.emit('rooms', await sortedList().catch(allKnown));
+    if (created === 'created') {
+      // Through the adapter: every replica, and every replica's clients. A replica that misses it
+      // still admits people to the room (it reads the store for a name it does not know), and has
+      // it in its list by its next refresh.
+      if (store.shared) io.serverSideEmit('room created', room);
+      io.emit('rooms', await sortedList().catch(allKnown));
+    }
     return { ok: true, room };
   }
 
@@ -158,8 +187,8 @@ export function startRooms(options: { io: ChatServer; store: RoomStore; limit: n
 
   return {
     existing: async (requested) => {
-      // The read puts every room there is in `known`: the requested ones need no read of their own.
-      await readForNewConnections();
+      // A read puts every room there is in `known`.
+      if (requested.some((room) => !known.has(room))) await readForNewConnections();
       const rooms = [DEFAULT_ROOM];
       for (const room of requested) if (!rooms.includes(room) && known.has(room)) rooms.push(room);
       return rooms;

@@ -15,6 +15,7 @@ return 'created'
 
 export function createRedisRoomStore(client: RedisClientType): RoomStore {
   return {
+    shared: true,
     list: () => answeredInTime(client.sMembers(ROOMS_KEY)),
     create: async (room, limit) => (await answeredInTime(client.eval(CREATE_SCRIPT, { keys: [ROOMS_KEY], arguments: [room, String(limit)] }))) as Created,
   };
