@@ -76,10 +76,10 @@ export interface Rooms {
   all(): string[];
 }
 
-/** Handles `join`, `leave` and `create room` on every connection, and tells every connection when a room is created. */
+/** Handles `join`, `leave` and `create room` on every connection, and tells every replica and every connection when a room is created. */
 export function startRooms(options: { io: ChatServer; store: RoomStore; limit: number; logger: Logger; signal: AbortSignal }): Rooms {
   const { io, store, limit, logger, signal } = options;
-  /** Every room name ever read from the store: rooms are never deleted. */
+  /** Every room name ever read from the store or told by another replica: rooms are never deleted. */
   const known = new Set<string>([DEFAULT_ROOM]);
 
   /** `known`, sorted: made again only when a name is added, not for every connection. */
