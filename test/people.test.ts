@@ -382,9 +382,11 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the list waits until the storm is over, but never more than four spacings', async (t) => {
+  test('the list waits until the storm is over, but never more than four spacings; newcomers get the names with it', async (t) => {
     const observer = await ListeningClient.connect(url, { name: 'Observer' });
     const storm: ReturnType<typeof io>[] = [];
+    /** Each arrival's `presence` packets, in order. */
+    const heard = new Map<ReturnType<typeof io>, Presence[]>();
     t.after(() => {
       observer.close();
       for (const socket of storm) socket.close();
@@ -397,6 +399,8 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
     for (let n = 0; performance.now() - stormStartedAt < STORM_MS; n++) {
       const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: `Storm ${n}` } });
       storm.push(socket);
+      heard.set(socket, []);
+      socket.on('presence', (presence) => heard.get(socket)!.push(presence));
       await new Promise((resolve) => setTimeout(resolve, ARRIVAL_EVERY_MS));
     }
     const stormEndedAt = performance.now();
@@ -418,6 +422,18 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
     assert.ok(
       during.some(({ count }) => count > crowdSize + 2 * STORM_ARRIVALS_PER_SECOND),
       `the cap: the list moved during the storm's ${STORM_MS / 1000} s (${JSON.stringify(during.map(({ count }) => count))})`,
+    );
+
+    // Once the storm was noticed, a newcomer's first list came without the names…
+    const firsts = storm.map((socket) => heard.get(socket)![0]);
+    const unnamed = firsts.filter((presence) => presence && presence.count > 0 && presence.people.length === 0).length;
+    assert.ok(unnamed > storm.length / 2, `${unnamed} of ${storm.length} arrivals got their first list without the names`);
+    // …and every one of them then got them, with an update, by the storm's end or soon after.
+    const listed = (presence: Presence | undefined) => presence !== undefined && presence.people.length === Math.min(presence.count, PRESENCE_LIST_LIMIT);
+    await pollUntil(
+      async () => storm.filter((socket) => !listed(heard.get(socket)!.at(-1))).length,
+      (unlisted) => unlisted === 0,
+      { what: 'every arrival of the storm to hold a list with the names', timeoutMs: 3 * SPACING_MS },
     );
   });
 });

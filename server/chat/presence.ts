@@ -33,7 +33,9 @@ export interface PresenceTimings {
    * …and while a replica takes more new connections a second than this (a reconnect storm after a
    * replica died, a mass connect), a crowd's update waits, at most STORM_MAX_DEFERRAL spacings: the
    * list would be out of date before it reached everyone, and writing it to thousands of clients
-   * takes the CPU that the newcomers' handshakes need.
+   * takes the CPU that the newcomers' handshakes need. The newcomers meanwhile get the count and
+   * the panel without the names, which were most of the bytes a mass connect's newcomer was sent:
+   * the update at the storm's end brings the names.
    */
   stormArrivalsPerSecond: number;
 }
@@ -168,6 +170,12 @@ export function startPresence(options: {
   const since = Date.now();
   const joinsAndLeaves = new JoinsAndLeaves(timings.graceMs);
   let presence: (Presence & ClusterStatus) | undefined;
+  /** The same without the names: what a newcomer gets during a storm (PresenceTimings.stormArrivalsPerSecond). */
+  let unnamed: (Presence & ClusterStatus) | undefined;
+  /** Whether the last tick found a crowd in a storm of arrivals. */
+  let storm = false;
+  /** A newcomer got `unnamed`: the next read sends the list even if it has not changed. */
+  let namesOwed = false;
   /** The last `here` sent to this replica's members of each room. */
   const here = new Map<string, Presence>();
   let busy = false;
@@ -209,7 +217,7 @@ export function startPresence(options: {
       await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs), nor during a
       // storm of arrivals (PresenceTimings.stormArrivalsPerSecond).
-      const storm = arrivalsPerSecond > timings.stormArrivalsPerSecond;
+      storm = crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond;
       if (crowd && performance.now() - lastReadAt < (storm ? STORM_MAX_DEFERRAL : 1) * timings.crowdSpacingMs) return;
       lastReadAt = performance.now();
       const reports = await store.readAll();
@@ -220,8 +228,10 @@ export function startPresence(options: {
       crowd = names.size > NOTICE_CROWD_LIMIT;
       // People and replicas in one packet: one write to each client, not two.
       const nextPresence = { ...presenceOf(reports), ...clusterStatusOf(reports) };
-      if (JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
+      if (namesOwed || JSON.stringify(nextPresence) !== JSON.stringify(presence)) {
         presence = nextPresence;
+        unnamed = { ...presence, people: [] };
+        namesOwed = false;
         io.local.emit('presence', presence);
       }
       const localRooms = chatRoomsAmong(io.of('/').adapter.rooms.keys()).filter((room) => room !== DEFAULT_ROOM);
@@ -271,7 +281,10 @@ export function startPresence(options: {
   }
 
   io.on('connection', (socket) => {
-    if (presence) socket.emit('presence', presence);
+    if (storm && unnamed) {
+      socket.emit('presence', unnamed);
+      namesOwed = true;
+    } else if (presence) socket.emit('presence', presence);
     arrivals += 1;
     changed();
     socket.on('disconnect', changed);
