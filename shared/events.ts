@@ -111,7 +111,10 @@ export type ListedPerson = [name: string, ...instances: string[]];
 export interface Presence {
   /** People online. */
   count: number;
-  /** Sorted by name; the first PRESENCE_LIST_LIMIT only, when there are more (`count` says how many). */
+  /**
+   * Sorted by name; the first PRESENCE_LIST_LIMIT only, when there are more (`count` says how many).
+   * Empty in what a newcomer gets during a storm of arrivals: the next update brings the names.
+   */
   people: ListedPerson[];
 }
 
