@@ -102,6 +102,12 @@ const ADDRESSES_PER_WORKER = 100;
  */
 const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
 
+/**
+ * A crowd's update waits out a storm of arrivals, at most four spacings (PRESENCE_CROWD_SPACING_MS),
+ * then comes at the next one; one more to spare.
+ */
+const CROWD_UPDATE_TIMEOUT_MS = 6 * loadConfig({}).presence.crowdSpacingMs;
+
 /** What each replica still holds once the load clients are gone: the latency probe. */
 const PROBES_PER_REPLICA = 1;
 
@@ -183,7 +189,10 @@ interface Background {
   clients: number;
   /** All replicas together, in ms of CPU per second, in the first window. */
   afterConnectCpuMsPerSecond: number;
-  /** The same in the second: the steady cost. */
+  /**
+   * The same in the second, once the probes have had the crowd's update for the step's arrivals and
+   * a full collection has taken its garbage: the steady cost, heartbeats included as they fall.
+   */
   replicaCpuMsPerSecond: number;
 }
 
@@ -274,6 +283,8 @@ class LoadWorkers {
 /** One full client per replica, connected directly, timing every benchmark message it receives. */
 class Probes {
   private latencies = { same: [] as number[], cross: [] as number[] };
+  /** The `presence` packets each probe has had: the baseline and PRESENCE=off send none. */
+  private presenceReceived: number[] = [];
 
   private constructor(readonly sockets: ProbeSocket[]) {}
 
@@ -285,6 +296,11 @@ class Probes {
         socket.once('connect', resolve);
         socket.once('connect_error', reject);
       });
+      const index = probes.sockets.length;
+      probes.presenceReceived[index] = 0;
+      socket.on('presence', () => {
+        probes.presenceReceived[index]! += 1;
+      });
       socket.on('chat message', (message: ChatMessage) => {
         const parsed = parseBenchText(message.text);
         if (parsed) (message.instance === String(replica.number) ? probes.latencies.same : probes.latencies.cross).push(preciseNow() - parsed.sentAt);
@@ -292,6 +308,24 @@ class Probes {
       probes.sockets.push(socket);
     }
     return probes;
+  }
+
+  /** How many `presence` packets each probe has had so far. */
+  presenceMark(): number[] {
+    return [...this.presenceReceived];
+  }
+
+  /**
+   * Once every probe has had a `presence` since `mark` (at once if the server sends none): the
+   * crowd's update for the clients that connected before the mark.
+   */
+  async presenceSince(mark: number[]): Promise<void> {
+    if (this.presenceReceived.every((received) => received === 0)) return;
+    const deadline = Date.now() + CROWD_UPDATE_TIMEOUT_MS;
+    while (this.presenceReceived.some((received, n) => received === mark[n])) {
+      if (Date.now() > deadline) throw new Error(`no presence update reached every probe within ${CROWD_UPDATE_TIMEOUT_MS / 1000} s of the connects`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** The latencies since the last call. */
@@ -553,16 +587,23 @@ async function replicasCpuMsPerSecond(setup: RunningSetup, durationMs: number): 
 }
 
 /** Idle clients in steps: memory per connection after each, and the connect time of each. */
-async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors: Inspector[]): Promise<{ steps: IdleStep[]; background: Background }> {
+async function measureIdle(
+  setup: RunningSetup,
+  workers: LoadWorkers,
+  inspectors: Inspector[],
+  probes: Probes,
+): Promise<{ steps: IdleStep[]; background: Background }> {
   let before = await memory(setup, inspectors);
   const steps: IdleStep[] = [];
   let connected = 0;
+  let presenceMark: number[] = [];
   for (const target of PLAN.idleSteps) {
     progress(`idle: connecting up to ${target} clients`);
     const cpuBefore = cpuSnapshot(setup);
     const generatorsBefore = workers.cpuMicros();
     const writtenBefore = replicasWrittenBytes(setup);
     const reports = await workers.connect(setup.url, target - connected);
+    presenceMark = probes.presenceMark();
     const cpuAfter = cpuSnapshot(setup);
     const generatorsAfter = workers.cpuMicros();
     const writtenAfter = replicasWrittenBytes(setup);
@@ -591,12 +632,15 @@ async function measureIdle(setup: RunningSetup, workers: LoadWorkers, inspectors
   }
   progress(`idle: ${connected} clients, nobody talking, for 2 × ${PLAN.backgroundMs / 1000} s`);
   const afterConnect = await replicasCpuMsPerSecond(setup, PLAN.backgroundMs);
+  // The update's garbage, thousands of writes, is otherwise collected seconds later, in the steady window.
+  await probes.presenceSince(presenceMark);
+  await Promise.all(inspectors.map((inspector) => inspector.collectGarbage()));
   const background = {
     clients: connected,
     afterConnectCpuMsPerSecond: afterConnect,
     replicaCpuMsPerSecond: await replicasCpuMsPerSecond(setup, PLAN.backgroundMs),
   };
-  await workers.disconnect(setup, 0);
+  await workers.disconnect(setup, PROBES_PER_REPLICA);
   return { steps, background };
 }
 
@@ -637,8 +681,8 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
   const inspectors = await Promise.all(setup.replicas.map((replica) => Inspector.attach(replica.logFile)));
   let probes: Probes | undefined;
   try {
-    const { steps: idle, background } = await measureIdle(setup, workers, inspectors);
     probes = await Probes.connect(setup);
+    const { steps: idle, background } = await measureIdle(setup, workers, inspectors, probes);
     await workers.connect(setup.url, PLAN.clients);
     progress(`fan-out: ${PLAN.clients} clients, ${PLAN.messagesPerSecond} messages/s, ${PLAN.windows} × ${PLAN.windowMs / 1000} s`);
     const fanout = await runScenario(setup, probes, workers, PLAN.clients, PLAN.messagesPerSecond, false);

@@ -81,9 +81,13 @@ export class Inspector {
     });
   }
 
+  async collectGarbage(): Promise<void> {
+    await this.call('HeapProfiler.collectGarbage');
+  }
+
   /** Heap and RSS right after a full garbage collection. */
   async memoryAfterCollection(): Promise<MemoryAfterCollection> {
-    await this.call('HeapProfiler.collectGarbage');
+    await this.collectGarbage();
     const { result } = await this.call<{ result: { value: string } }>('Runtime.evaluate', {
       expression: 'JSON.stringify(process.memoryUsage())',
       returnByValue: true,
