@@ -15,6 +15,8 @@ interface Window {
   acknowledged: number;
   expectedDeliveries: number;
   delivered: number;
+  lost: number;
+  late: number;
   sameReplica: { count: number };
   cpuMicrosPerDelivery: { replicas: number; firstReplica: number; front: number; redis: number };
   generatorCores: number;
@@ -97,6 +99,10 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
       for (const window of scenarios.flatMap((scenario) => scenario.windows)) {
         assert.ok(window.acknowledged > 0, `${result.setup}: nothing was sent`);
         assert.ok(window.delivered > 0 && window.delivered <= window.expectedDeliveries, `${result.setup}: deliveries`);
+        assert.ok(
+          window.lost >= 0 && window.late >= 0 && window.delivered + window.late + window.lost === window.expectedDeliveries,
+          `${result.setup}: delivered ${window.delivered}, late ${window.late}, lost ${window.lost} of ${window.expectedDeliveries}`,
+        );
         assert.ok(window.sameReplica.count > 0, `${result.setup}: the probes timed nothing`);
         const cpu = window.cpuMicrosPerDelivery;
         assert.ok(

@@ -90,8 +90,13 @@ const PLAN = quick
  * those on 127.0.0.1 (a test's client, a Redis connection) could otherwise hold a port of the setup.
  */
 const BASE_PORT = Number(option('port') ?? 27080);
-/** After the last send, how long without a new delivery before the missing ones count as lost. */
+/** After the last send, how long without a new delivery before the missing ones count as missing. */
 const SETTLE_QUIET_MS = 2000;
+/**
+ * …and how much longer they may take to count as late rather than lost: past the next heartbeat, so
+ * that a packet stuck behind a write that never completed has had the ping's write to move it.
+ */
+const LATE_WITHIN_MS = loadConfig({}).heartbeat.intervalMs + 5000;
 /** Client addresses per worker, each in its own /24 (ip_hash spreads them); far from the fronts' 200 connections per address. */
 const ADDRESSES_PER_WORKER = 100;
 
@@ -133,7 +138,10 @@ interface Window {
   acknowledged: number;
   expectedDeliveries: number;
   delivered: number;
+  /** Missing SETTLE_QUIET_MS after the last delivery, and still missing LATE_WITHIN_MS later. */
   lost: number;
+  /** Missing SETTLE_QUIET_MS after the last delivery, and in within LATE_WITHIN_MS after all (not in `delivered`). */
+  late: number;
   /** Deliveries beyond one per member, counted per message id. */
   duplicated: number;
   /** Messages that reached fewer clients than their room has: one replica's share, or a few clients? */
@@ -392,6 +400,17 @@ async function adapterPackets(setup: RunningSetup): Promise<Record<string, numbe
   return perReplica.some((samples) => Object.keys(samples).length > 0) ? perReplica : null;
 }
 
+/** The deliveries counted once `expected` are in, or `withinMs` has passed. */
+async function deliveredWithin(workers: LoadWorkers, expected: number, withinMs: number): Promise<number> {
+  const deadline = performance.now() + withinMs;
+  let delivered = count(await workers.report()).delivered;
+  while (delivered < expected && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    delivered = count(await workers.report()).delivered;
+  }
+  return delivered;
+}
+
 /** Sends at `messagesPerSecond` for `durationMs`, then counts deliveries by id and what each process spent. */
 async function measureWindow(
   workers: LoadWorkers,
@@ -406,7 +425,7 @@ async function measureWindow(
   const cpuBefore = cpuSnapshot(setup);
   await workers.send(messagesPerSecond, durationMs, toRooms);
   // Deliveries may still be in flight when the last send is answered: ask again every 200 ms until
-  // every delivery is in, or none has come for SETTLE_QUIET_MS (then the missing ones count as lost).
+  // every delivery is in, or none has come for SETTLE_QUIET_MS (then the missing ones are late or lost).
   let reports = await workers.report();
   let quietSince = performance.now();
   while (count(reports).delivered < count(reports).expected && performance.now() - quietSince < SETTLE_QUIET_MS) {
@@ -419,6 +438,7 @@ async function measureWindow(
   const redisAfter = await redisSnapshot(setup);
   const { delivered, expected, duplicated, incomplete, acknowledged } = count(reports);
   const latencies = probes.take();
+  const late = delivered < expected ? (await deliveredWithin(workers, expected, LATE_WITHIN_MS)) - delivered : 0;
   const ran = (n: number) => {
     const before = redisBefore[n]!.calls;
     return Object.entries(redisAfter[n]!.calls)
@@ -442,7 +462,8 @@ async function measureWindow(
     acknowledged,
     expectedDeliveries: expected,
     delivered,
-    lost: expected - delivered,
+    lost: expected - delivered - late,
+    late,
     duplicated,
     incompleteMessages: incomplete,
     disconnects: countBy(reports.flatMap((report) => report.disconnects)),
@@ -740,6 +761,8 @@ function totalByLabels(perReplica: Record<string, number>[]): Record<string, num
   return totals;
 }
 
+const windowsOf = (result: SetupResult) => [result.fanout, result.rooms, result.saturation].flatMap((scenario) => scenario?.windows ?? []);
+
 function printTable(results: SetupResult[]): void {
   console.table(
     results.map((result) => {
@@ -753,7 +776,7 @@ function printTable(results: SetupResult[]): void {
         'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),
         'Redis µs/delivery': range(result.fanout, 'Redis CPU µs/delivery'),
         'cross p99 ms': range(result.fanout, 'cross-replica p99 ms'),
-        'lost/dup': `${sum(result.fanout.windows.map((w) => w.lost))}/${sum(result.fanout.windows.map((w) => w.duplicated))}`,
+        'all scenarios: lost/late/dup': (['lost', 'late', 'duplicated'] as const).map((figure) => sum(windowsOf(result).map((w) => w[figure]))).join('/'),
         'generator cores': median(result.fanout, 'generator cores'),
         // A room's members, its senders included, are all on one replica: every delivery is a same-replica one.
         'rooms: deliveries/s, p99': result.rooms ? `${median(result.rooms, 'deliveries/s')}, ${median(result.rooms, 'same-replica p99 ms')}` : '–',
