@@ -39,7 +39,7 @@ import { DEFAULT_ROOM, type ChatMessage, type ClientToServerEvents, type ServerT
 import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
 import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
-import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
+import { mainThreadCpuMicros, treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
@@ -179,9 +179,17 @@ interface IdleStep {
    * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
    * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
    * The generators' CPU is context: they share the two cores with the server, and what they spend
-   * moves with the server's pace as well as with the machine's, so it is no yardstick.
+   * moves with the server's pace as well as with the machine's, so it is no yardstick. Of the
+   * replicas' CPU, their main threads' (the JavaScript; the rest is V8's helper threads, the
+   * collector's among them, and libuv's).
    */
-  connectCost: { replicaCpuMicros: number; frontCpuMicros: number; generatorCpuMicros: number; replicaBytesWritten: number };
+  connectCost: {
+    replicaCpuMicros: number;
+    replicaMainThreadCpuMicros: number;
+    frontCpuMicros: number;
+    generatorCpuMicros: number;
+    replicaBytesWritten: number;
+  };
   /** Bytes per connection added since the step before (the first: since none). */
   perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
 }
@@ -379,9 +387,14 @@ async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role:
 }
 
 /** CPU time of the replicas (all, and the first one) and of the front, now. */
-function cpuSnapshot(setup: RunningSetup): { replicas: number; firstReplica: number; front: number } {
+function cpuSnapshot(setup: RunningSetup): { replicas: number; replicasMainThreads: number; firstReplica: number; front: number } {
   const replicas = setup.replicas.map((replica) => treeCpuMicros(replica.pid));
-  return { replicas: sum(replicas), firstReplica: replicas[0]!, front: treeCpuMicros(setup.front.pid) };
+  return {
+    replicas: sum(replicas),
+    replicasMainThreads: sum(setup.replicas.map((replica) => mainThreadCpuMicros(replica.pid))),
+    firstReplica: replicas[0]!,
+    front: treeCpuMicros(setup.front.pid),
+  };
 }
 
 const replicasWrittenBytes = (setup: RunningSetup) => sum(setup.replicas.map((replica) => treeWrittenBytes(replica.pid)));
@@ -638,6 +651,7 @@ async function measureIdle(
       connectMs: Math.round(Math.max(...reports.map((report) => report.connectMs))),
       connectCost: {
         replicaCpuMicros: per(cpuBefore.replicas, cpuAfter.replicas),
+        replicaMainThreadCpuMicros: per(cpuBefore.replicasMainThreads, cpuAfter.replicasMainThreads),
         frontCpuMicros: per(cpuBefore.front, cpuAfter.front),
         generatorCpuMicros: per(generatorsBefore, generatorsAfter),
         replicaBytesWritten: per(writtenBefore, writtenAfter),
@@ -770,7 +784,7 @@ function printTable(results: SetupResult[]): void {
       return {
         setup: result.setup,
         'idle: clients, failed, connect s': `${top.clients}, ${top.failed}, ${(top.connectMs / 1000).toFixed(1)}`,
-        'connect: replica|front|generators µs, replica B per conn': `${top.connectCost.replicaCpuMicros} | ${top.connectCost.frontCpuMicros} | ${top.connectCost.generatorCpuMicros}, ${top.connectCost.replicaBytesWritten}`,
+        'connect: replica (main thread)|front|generators µs, replica B per conn': `${top.connectCost.replicaCpuMicros} (${top.connectCost.replicaMainThreadCpuMicros}) | ${top.connectCost.frontCpuMicros} | ${top.connectCost.generatorCpuMicros}, ${top.connectCost.replicaBytesWritten}`,
         'KB/conn heap|RSS|front|redis': `${kb(top.perConnection.replicaHeap)} | ${kb(top.perConnection.replicaRss)} | ${kb(top.perConnection.front)} | ${kb(top.perConnection.redis)}`,
         'replica µs/delivery': range(result.fanout, 'replica CPU µs/delivery'),
         'front µs/delivery': range(result.fanout, 'front CPU µs/delivery'),

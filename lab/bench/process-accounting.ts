@@ -48,6 +48,19 @@ export function treeCpuMicros(pid: number): number {
   return nanos / 1000;
 }
 
+/**
+ * CPU time of a process's main thread alone (its thread id is its pid), in microseconds: for a
+ * replica, the JavaScript; the rest of its threads are V8's (the collector's helpers, the
+ * compiler), libuv's pool and the inspector's.
+ */
+export function mainThreadCpuMicros(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return 0; // ended meanwhile
+  }
+}
+
 /** Resident memory of a process tree, in bytes. */
 export function treeRssBytes(pid: number): number {
   return sumOverTree(pid, (member) => procField(member, 'status', 'VmRSS') * 1024);
