@@ -39,7 +39,7 @@ import { DEFAULT_ROOM, type ChatMessage, type ClientToServerEvents, type ServerT
 import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
 import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
-import { mainThreadCpuMicros, treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
+import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
@@ -272,7 +272,7 @@ class LoadWorkers {
 
   /** Their CPU time so far, all together. */
   cpuMicros(): number {
-    return sum(this.children.map((child) => treeCpuMicros(child.pid!)));
+    return sum(this.children.map((child) => treeCpuMicros(child.pid!).total));
   }
 
   /** Closes every client; waits until the replicas of `setup` hold at most `remaining` connections (the probes). */
@@ -378,7 +378,7 @@ async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role:
         const info = await client.info('all');
         const calls: Record<string, number> = {};
         for (const [, command, count] of info.matchAll(/^cmdstat_(\S+?):calls=(\d+)/gm)) calls[command!] = Number(count);
-        return { port, role: /^role:(\w+)/m.exec(info)?.[1] ?? 'unknown', calls, cpuMicros: treeCpuMicros(pid) };
+        return { port, role: /^role:(\w+)/m.exec(info)?.[1] ?? 'unknown', calls, cpuMicros: treeCpuMicros(pid).total };
       } finally {
         client.destroy();
       }
@@ -390,10 +390,10 @@ async function redisSnapshot(setup: RunningSetup): Promise<{ port: number; role:
 function cpuSnapshot(setup: RunningSetup): { replicas: number; replicasMainThreads: number; firstReplica: number; front: number } {
   const replicas = setup.replicas.map((replica) => treeCpuMicros(replica.pid));
   return {
-    replicas: sum(replicas),
-    replicasMainThreads: sum(setup.replicas.map((replica) => mainThreadCpuMicros(replica.pid))),
-    firstReplica: replicas[0]!,
-    front: treeCpuMicros(setup.front.pid),
+    replicas: sum(replicas.map((replica) => replica.total)),
+    replicasMainThreads: sum(replicas.map((replica) => replica.mainThread)),
+    firstReplica: replicas[0]!.total,
+    front: treeCpuMicros(setup.front.pid).total,
   };
 }
 

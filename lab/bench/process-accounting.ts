@@ -40,25 +40,19 @@ function procField(member: number, file: string, label: string): number {
 /**
  * CPU time of a process tree, in microseconds: the sum over every thread of the first field of
  * /proc/PID/task/TID/schedstat (nanoseconds on a CPU), finer than /proc/PID/stat's 10 ms ticks.
+ * Of it, the main thread's (its thread id is the pid): for a replica, the JavaScript; the rest of
+ * its threads are V8's (the collector's helpers, the compiler), libuv's pool and the inspector's.
  */
-export function treeCpuMicros(pid: number): number {
+export function treeCpuMicros(pid: number): { total: number; mainThread: number } {
+  let mainThread = 0;
   const nanos = sumOverTree(pid, (member) =>
-    readdirSync(`/proc/${member}/task`).reduce((sum, task) => sum + Number(readFileSync(`/proc/${member}/task/${task}/schedstat`, 'utf8').split(' ')[0]), 0),
+    readdirSync(`/proc/${member}/task`).reduce((sum, task) => {
+      const taskNanos = Number(readFileSync(`/proc/${member}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+      if (task === String(pid)) mainThread = taskNanos;
+      return sum + taskNanos;
+    }, 0),
   );
-  return nanos / 1000;
-}
-
-/**
- * CPU time of a process's main thread alone (its thread id is its pid), in microseconds: for a
- * replica, the JavaScript; the rest of its threads are V8's (the collector's helpers, the
- * compiler), libuv's pool and the inspector's.
- */
-export function mainThreadCpuMicros(pid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
-  } catch {
-    return 0; // ended meanwhile
-  }
+  return { total: nanos / 1000, mainThread: mainThread / 1000 };
 }
 
 /** Resident memory of a process tree, in bytes. */
