@@ -9,20 +9,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { BenchReport } from '../lab/bench/results.js';
 import { makeTempDir, PROJECT_ROOT, runToExit } from './helpers.js';
-
-interface Window {
-  acknowledged: number;
-  expectedDeliveries: number;
-  delivered: number;
-  lost: number;
-  late: number;
-  sameReplica: { count: number };
-  cpuMicrosPerDelivery: { replicas: number; firstReplica: number; front: number; redis: number };
-  generatorCores: number;
-  redisNodes: { role: string; commands: number }[];
-  redisCommandsPerMessage: Record<string, number>;
-}
 
 test('npm run bench -- --quick runs every setup and scenario, and writes its results', { timeout: 180_000 }, async () => {
   const dir = makeTempDir('bench');
@@ -38,28 +26,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
     const stem = files.find((file) => file.endsWith('-quick.json'))!.replace(/\.json$/, '');
     assert.deepEqual(files, [`${stem}-replica-heap.json`, `${stem}-replica-profile.json`, `${stem}.json`, `${stem}.svg`]);
     assert.match(readFileSync(join(dir, `${stem}.svg`), 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
-    const report = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8')) as {
-      quick: boolean;
-      results: {
-        setup: string;
-        idle: {
-          clients: number;
-          failed: number;
-          perConnection: { replicaHeap: number; front: number };
-          connectCost: {
-            replicaCpuMicros: number;
-            replicaMainThreadCpuMicros: number;
-            frontCpuMicros: number;
-            generatorCpuMicros: number;
-            replicaBytesWritten: number;
-          };
-        }[];
-        background: { clients: number; afterConnectCpuMsPerSecond: number; replicaCpuMsPerSecond: number };
-        fanout: { windows: Window[] };
-        rooms: { windows: Window[] } | null;
-        saturation: { windows: Window[] } | null;
-      }[];
-    };
+    const report = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8')) as BenchReport;
     assert.equal(report.quick, true);
     assert.deepEqual(
       report.results.map((result) => result.setup),

@@ -41,6 +41,7 @@ import { renderChart } from './chart.js';
 import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
 import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
+import type { Background, BenchReport, IdleStep, Latencies, Scenario, SetupResult, Window } from './results.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
 const quick = process.argv.includes('--quick');
@@ -117,110 +118,6 @@ const CROWD_UPDATE_TIMEOUT_MS = 6 * loadConfig({}).presence.crowdSpacingMs;
 const PROBES_PER_REPLICA = 1;
 
 type ProbeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-
-interface Latencies {
-  p50: number;
-  p99: number;
-  count: number;
-}
-
-/** CPU time over a window, in µs per delivery, by process. */
-interface CpuPerDelivery {
-  replicas: number;
-  /** The first replica alone: in the saturation scenario, the one that carries the load. */
-  firstReplica: number;
-  front: number;
-  redis: number;
-}
-
-/** One window of messages at a fixed rate. */
-interface Window {
-  acknowledged: number;
-  expectedDeliveries: number;
-  delivered: number;
-  /** Missing SETTLE_QUIET_MS after the last delivery, and still missing LATE_WITHIN_MS later. */
-  lost: number;
-  /** Missing SETTLE_QUIET_MS after the last delivery, and in within LATE_WITHIN_MS after all (not in `delivered`). */
-  late: number;
-  /** Deliveries beyond one per member, counted per message id. */
-  duplicated: number;
-  /** Messages that reached fewer clients than their room has: one replica's share, or a few clients? */
-  incompleteMessages: number;
-  disconnects: Record<string, number>;
-  deliveriesPerSecond: number;
-  /** From the probes, one full client per replica: same replica as the sender's, and through Redis. */
-  sameReplica: Latencies;
-  crossReplica: Latencies | null;
-  cpuMicrosPerDelivery: CpuPerDelivery;
-  /** The load workers' CPU as a share of one core, and of the machine. */
-  generatorCores: number;
-  generatorMachineShare: number;
-  /** Each Redis process's commands and CPU in the window (a Redis Cluster has six). */
-  redisNodes: { port: number; role: string; commands: number; cpuMicros: number }[];
-  /** Redis commands per acknowledged message, by command, on the primaries. */
-  redisCommandsPerMessage: Record<string, number>;
-}
-
-/** The windows of one scenario, and the spread of their figures. */
-interface Scenario {
-  messagesPerSecond: number;
-  clients: number;
-  windows: Window[];
-  spread: Record<string, { median: number; min: number; max: number }>;
-  /** Per replica, the adapter packets it received with and without members of their room (ADAPTER_PACKETS_METRIC). */
-  adapterPackets: Record<string, number>[] | null;
-}
-
-interface IdleStep {
-  clients: number;
-  failed: number;
-  connectMs: number;
-  /**
-   * Per connection of this step, over its connect: CPU µs of the replicas and of the front, and
-   * bytes the replicas wrote (handshakes, greetings, and every update the clients already there got).
-   * The generators' CPU is context: they share the two cores with the server, and what they spend
-   * moves with the server's pace as well as with the machine's, so it is no yardstick. Of the
-   * replicas' CPU, their main threads' (the JavaScript; the rest is V8's helper threads, the
-   * collector's among them, and libuv's).
-   */
-  connectCost: {
-    replicaCpuMicros: number;
-    replicaMainThreadCpuMicros: number;
-    frontCpuMicros: number;
-    generatorCpuMicros: number;
-    replicaBytesWritten: number;
-  };
-  /** Bytes per connection added since the step before (the first: since none). */
-  perConnection: { replicaHeap: number; replicaRss: number; front: number; redis: number };
-}
-
-/**
- * The replicas' CPU with the largest idle step connected and nobody talking: heartbeats, presence,
- * positions, the guards' sweeps, metrics. A cost per second, not per delivery, but inside every
- * window's figure: at a light load it is a large part of it. Over two windows of one crowd period
- * each (PRESENCE_CROWD_SPACING_MS): the first holds the crowd's update for the step's last arrivals,
- * a list to every client; in the second nothing has changed, so nothing is sent.
- */
-interface Background {
-  clients: number;
-  /** All replicas together, in ms of CPU per second, in the first window. */
-  afterConnectCpuMsPerSecond: number;
-  /**
-   * The same in the second, once the probes have had the crowd's update for the step's arrivals and
-   * a full collection has taken its garbage: the steady cost, heartbeats included as they fall.
-   */
-  replicaCpuMsPerSecond: number;
-}
-
-interface SetupResult {
-  setup: SetupName;
-  about: string;
-  idle: IdleStep[];
-  background: Background;
-  fanout: Scenario;
-  rooms: Scenario | null;
-  saturation: Scenario | null;
-}
 
 /** The load workers: child processes, each with its share of the client addresses. */
 class LoadWorkers {
@@ -825,7 +722,7 @@ try {
 printTable(results);
 
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version };
-const report = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results };
+const report: BenchReport = { date: startedAt.toISOString(), commit, baseline: baseline?.commit ?? null, quick, machine, plan: PLAN, results };
 mkdirSync(resultsDir, { recursive: true });
 const stem = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit}${quick ? '-quick' : ''}`);
 const written: string[] = [];
