@@ -45,6 +45,8 @@ import type { Background, BenchReport, IdleStep, Latencies, Scenario, SetupResul
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 
 const quick = process.argv.includes('--quick');
+/** The replicas run with the defaults: the timings below follow from them. */
+const DEFAULTS = loadConfig({});
 const option = (name: string) => process.argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
 const resultsDir = option('results') ?? join(PROJECT_ROOT, 'lab', 'bench', 'results');
 const baselineRevision = option('baseline');
@@ -79,7 +81,7 @@ const PLAN = quick
       windowMs: 2500,
       // One period of a crowd's presence (the replicas run with the defaults): each window holds one
       // read of the reports, where a window of 2.5 s held one or none, and its figure went from 11 to 200.
-      backgroundMs: loadConfig({}).presence.crowdSpacingMs,
+      backgroundMs: DEFAULTS.presence.crowdSpacingMs,
       windows: 3,
       rooms: 8,
       roomMessagesPerSecond: 40,
@@ -94,10 +96,10 @@ const BASE_PORT = Number(option('port') ?? 27080);
 /** After the last send, how long without a new delivery before the missing ones count as missing. */
 const SETTLE_QUIET_MS = 2000;
 /**
- * …and how much longer they may take to count as late rather than lost: past the next heartbeat, so
- * that a packet stuck behind a write that never completed has had the ping's write to move it.
+ * …and how much longer without one before those count as lost rather than late: past the next
+ * heartbeat, so that a packet stuck behind a write that never completed has had the ping's write to move it.
  */
-const LATE_WITHIN_MS = loadConfig({}).heartbeat.intervalMs + 5000;
+const LATE_WITHIN_MS = DEFAULTS.heartbeat.intervalMs + 5000;
 /** Client addresses per worker, each in its own /24 (ip_hash spreads them); far from the fronts' 200 connections per address. */
 const ADDRESSES_PER_WORKER = 100;
 
@@ -112,7 +114,7 @@ const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
  * A crowd's update waits out a storm of arrivals, at most four spacings (PRESENCE_CROWD_SPACING_MS),
  * then comes at the next one; one more to spare.
  */
-const CROWD_UPDATE_TIMEOUT_MS = 6 * loadConfig({}).presence.crowdSpacingMs;
+const CROWD_UPDATE_TIMEOUT_MS = 6 * DEFAULTS.presence.crowdSpacingMs;
 
 /** What each replica still holds once the load clients are gone: the latency probe. */
 const PROBES_PER_REPLICA = 1;
@@ -310,15 +312,20 @@ async function adapterPackets(setup: RunningSetup): Promise<Record<string, numbe
   return perReplica.some((samples) => Object.keys(samples).length > 0) ? perReplica : null;
 }
 
-/** The deliveries counted once `expected` are in, or `withinMs` has passed. */
-async function deliveredWithin(workers: LoadWorkers, expected: number, withinMs: number): Promise<number> {
-  const deadline = performance.now() + withinMs;
-  let delivered = count(await workers.report()).delivered;
-  while (delivered < expected && performance.now() < deadline) {
+/**
+ * Deliveries may still be in flight: asks the workers every 200 ms until every delivery is in, or
+ * none has come for `quietMs`.
+ */
+async function settle(workers: LoadWorkers, quietMs: number): Promise<WorkerReport[]> {
+  let reports = await workers.report();
+  let quietSince = performance.now();
+  while (count(reports).delivered < count(reports).expected && performance.now() - quietSince < quietMs) {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    delivered = count(await workers.report()).delivered;
+    const next = await workers.report();
+    if (count(next).received > count(reports).received) quietSince = performance.now();
+    reports = next;
   }
-  return delivered;
+  return reports;
 }
 
 /** Sends at `messagesPerSecond` for `durationMs`, then counts deliveries by id and what each process spent. */
@@ -334,21 +341,13 @@ async function measureWindow(
   const redisBefore = await redisSnapshot(setup);
   const cpuBefore = cpuSnapshot(setup);
   await workers.send(messagesPerSecond, durationMs, toRooms);
-  // Deliveries may still be in flight when the last send is answered: ask again every 200 ms until
-  // every delivery is in, or none has come for SETTLE_QUIET_MS (then the missing ones are late or lost).
-  let reports = await workers.report();
-  let quietSince = performance.now();
-  while (count(reports).delivered < count(reports).expected && performance.now() - quietSince < SETTLE_QUIET_MS) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const next = await workers.report();
-    if (count(next).received > count(reports).received) quietSince = performance.now();
-    reports = next;
-  }
+  // The missing ones after this are late or lost.
+  const reports = await settle(workers, SETTLE_QUIET_MS);
   const cpuAfter = cpuSnapshot(setup);
   const redisAfter = await redisSnapshot(setup);
   const { delivered, expected, duplicated, incomplete, acknowledged } = count(reports);
   const latencies = probes.take();
-  const late = delivered < expected ? (await deliveredWithin(workers, expected, LATE_WITHIN_MS)) - delivered : 0;
+  const late = delivered < expected ? count(await settle(workers, LATE_WITHIN_MS)).delivered - delivered : 0;
   const ran = (n: number) => {
     const before = redisBefore[n]!.calls;
     return Object.entries(redisAfter[n]!.calls)

@@ -24,9 +24,9 @@ export interface Window {
   acknowledged: number;
   expectedDeliveries: number;
   delivered: number;
-  /** Missing SETTLE_QUIET_MS after the last delivery (bench.ts), and still missing LATE_WITHIN_MS later. */
+  /** Missing SETTLE_QUIET_MS after the last delivery (bench.ts), and still missing once none has come for LATE_WITHIN_MS. */
   lost: number;
-  /** Missing SETTLE_QUIET_MS after the last delivery, and in within LATE_WITHIN_MS after all (not in `delivered`). */
+  /** Missing SETTLE_QUIET_MS after the last delivery, and in after all, before LATE_WITHIN_MS without one (not in `delivered`). */
   late: number;
   /** Deliveries beyond one per member, counted per message id. */
   duplicated: number;
