@@ -173,7 +173,7 @@ const envSchema = z.object({
   PRESENCE_INTERVAL_MS: positiveNumber(1000, { whole: true }),
   PRESENCE_GRACE_MS: positiveNumber(5000, { whole: true }),
   PRESENCE_CROWD_SPACING_MS: positiveNumber(5000, { whole: true }),
-  PRESENCE_STORM_ARRIVALS: positiveNumber(100, { whole: true }),
+  PRESENCE_STORM_ARRIVALS: positiveNumber(25, { whole: true }),
   DRAIN_SPREAD_MS: positiveNumber(2000, { whole: true }),
   DRAIN_CLOSE_GRACE_MS: positiveNumber(1000, { whole: true }),
   METRICS: onOff(),

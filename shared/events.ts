@@ -113,7 +113,7 @@ export interface Presence {
   count: number;
   /**
    * Sorted by name; the first PRESENCE_LIST_LIMIT only, when there are more (`count` says how many).
-   * Empty in what a newcomer gets during a storm of arrivals: the next update brings the names.
+   * Empty in what a newcomer to a crowd (more than NOTICE_CROWD_LIMIT people) gets: the next update brings the names.
    */
   people: ListedPerson[];
 }

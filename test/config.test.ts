@@ -32,7 +32,7 @@ const DEFAULTS = {
   positionIntervalMs: 2000,
   roomLimit: 50,
   heartbeat: { intervalMs: 25_000, timeoutMs: 20_000 },
-  presence: { intervalMs: 1000, graceMs: 5000, crowdSpacingMs: 5000, stormArrivalsPerSecond: 100 },
+  presence: { intervalMs: 1000, graceMs: 5000, crowdSpacingMs: 5000, stormArrivalsPerSecond: 25 },
   drain: { spreadMs: 2000, closeGraceMs: 1000 },
   metrics: true,
   features: { redisLog: true, presence: true, guards: true },

@@ -26,16 +26,16 @@ export interface PresenceTimings {
    * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
    * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a
    * second were most of the traffic of a mass connect. So in a crowd they go out at most this often,
-   * and the reports, thousands of names, are read no more often than that either.
+   * and the reports, thousands of names, are read no more often than that either. A newcomer to a
+   * crowd gets the count and the panel at once, without the names, which were most of the bytes it
+   * was sent (3 KB each, to every one of a mass connect's newcomers): the next update brings them.
    */
   crowdSpacingMs: number;
   /**
    * …and while a replica takes more new connections a second than this (a reconnect storm after a
    * replica died, a mass connect), a crowd's update waits, at most STORM_MAX_DEFERRAL spacings: the
    * list would be out of date before it reached everyone, and writing it to thousands of clients
-   * takes the CPU that the newcomers' handshakes need. The newcomers meanwhile get the count and
-   * the panel without the names, which were most of the bytes a mass connect's newcomer was sent:
-   * the update at the storm's end brings the names.
+   * takes the CPU that the newcomers' handshakes need.
    */
   stormArrivalsPerSecond: number;
 }
@@ -170,10 +170,8 @@ export function startPresence(options: {
   const since = Date.now();
   const joinsAndLeaves = new JoinsAndLeaves(timings.graceMs);
   let presence: (Presence & ClusterStatus) | undefined;
-  /** The same without the names: what a newcomer gets during a storm (PresenceTimings.stormArrivalsPerSecond). */
+  /** The same without the names: what a newcomer to a crowd gets (PresenceTimings.crowdSpacingMs). */
   let unnamed: (Presence & ClusterStatus) | undefined;
-  /** Whether the last tick found a crowd in a storm of arrivals. */
-  let storm = false;
   /** A newcomer got `unnamed`: the next read sends the list even if it has not changed. */
   let namesOwed = false;
   /** The last `here` sent to this replica's members of each room. */
@@ -217,7 +215,7 @@ export function startPresence(options: {
       await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs), nor during a
       // storm of arrivals (PresenceTimings.stormArrivalsPerSecond).
-      storm = crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond;
+      const storm = crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond;
       if (crowd && performance.now() - lastReadAt < (storm ? STORM_MAX_DEFERRAL : 1) * timings.crowdSpacingMs) return;
       lastReadAt = performance.now();
       const reports = await store.readAll();
@@ -281,7 +279,7 @@ export function startPresence(options: {
   }
 
   io.on('connection', (socket) => {
-    if (storm && unnamed) {
+    if (crowd && unnamed) {
       socket.emit('presence', unnamed);
       namesOwed = true;
     } else if (presence) socket.emit('presence', presence);
