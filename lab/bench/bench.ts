@@ -35,6 +35,7 @@ import { createClient } from 'redis';
 import { io, type Socket } from 'socket.io-client';
 import { PROJECT_ROOT } from '../cluster/topology.js';
 import { loadConfig } from '../../server/config.js';
+import { STORM_MAX_DEFERRAL } from '../../server/chat/presence.js';
 import { DEFAULT_ROOM, type ChatMessage, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/events.js';
 import { buildBaseline } from './baseline.js';
 import { renderChart } from './chart.js';
@@ -43,6 +44,7 @@ import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-account
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
 import type { Background, BenchReport, IdleStep, Latencies, Scenario, SetupResult, Window } from './results.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
+import { pollUntil } from '../../test/helpers.js';
 
 const quick = process.argv.includes('--quick');
 /** The replicas run with the defaults: the timings below follow from them. */
@@ -111,10 +113,10 @@ const ADDRESSES_PER_WORKER = 100;
 const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
 
 /**
- * A crowd's update waits out a storm of arrivals, at most four spacings (PRESENCE_CROWD_SPACING_MS),
- * then comes at the next one; one more to spare.
+ * A crowd's update waits out a storm of arrivals, at most STORM_MAX_DEFERRAL spacings
+ * (PRESENCE_CROWD_SPACING_MS), then comes at the next one; one more to spare.
  */
-const CROWD_UPDATE_TIMEOUT_MS = 6 * DEFAULTS.presence.crowdSpacingMs;
+const CROWD_UPDATE_TIMEOUT_MS = (STORM_MAX_DEFERRAL + 2) * DEFAULTS.presence.crowdSpacingMs;
 
 /** What each replica still holds once the load clients are gone: the latency probe. */
 const PROBES_PER_REPLICA = 1;
@@ -236,11 +238,11 @@ class Probes {
    */
   async presenceSince(mark: number[]): Promise<void> {
     if (this.presenceReceived.every((received) => received === 0)) return;
-    const deadline = Date.now() + CROWD_UPDATE_TIMEOUT_MS;
-    while (this.presenceReceived.some((received, n) => received === mark[n])) {
-      if (Date.now() > deadline) throw new Error(`no presence update reached every probe within ${CROWD_UPDATE_TIMEOUT_MS / 1000} s of the connects`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await pollUntil(
+      async () => this.presenceReceived.filter((received, n) => received === mark[n]).length,
+      (waiting) => waiting === 0,
+      { what: 'a presence update to reach every probe after the connects', timeoutMs: CROWD_UPDATE_TIMEOUT_MS },
+    );
   }
 
   /** The latencies since the last call. */

@@ -46,7 +46,7 @@ const UPDATE_SOON_MS = 50;
 /** …but never sooner than this after the previous one: a thousand arrivals are one update, not a thousand. */
 const MIN_UPDATE_SPACING_MS = 250;
 /** However long a storm of arrivals lasts, a crowd hears how big it is at least once in this many spacings. */
-const STORM_MAX_DEFERRAL = 4;
+export const STORM_MAX_DEFERRAL = 4;
 
 /** What one replica says about itself. */
 export interface ReplicaReport {
