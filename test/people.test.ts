@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { createClient } from 'redis';
 import { io } from 'socket.io-client';
 import type { ChildService } from '../lab/cluster/child-process.js';
 import { DEFAULT_ROOM, NOTICE_CROWD_LIMIT, PRESENCE_LIST_LIMIT, type HandshakeRefusal, type ListedPerson, type Presence } from '../shared/events.js';
@@ -111,6 +112,7 @@ describe('presenceOf and clusterStatusOf', () => {
 describe('people and the cluster across three replicas on one Redis', { timeout: 90_000 }, () => {
   let dir: string;
   let redis: ChildService | undefined;
+  let redisUrl: string;
   const replicas = new Map<number, { service: ChildService; url: string; port: number }>();
 
   function url(number: number): string {
@@ -132,13 +134,14 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
     dir = makeTempDir('people');
     const redisPort = await freePort();
     redis = await startRedis({ port: redisPort, dir });
+    redisUrl = `redis://127.0.0.1:${redisPort}`;
     await Promise.all(
       [1, 2, 3].map(async (number) => {
         const port = await freePort();
         const service = await startReplica({
           number,
           port,
-          redisUrl: `redis://127.0.0.1:${redisPort}`,
+          redisUrl,
           dir,
           env: { PRESENCE_GRACE_MS: String(JOIN_LEAVE_GRACE_MS) },
         });
@@ -292,6 +295,37 @@ describe('people and the cluster across three replicas on one Redis', { timeout:
       assert.equal(link, replica.url, `instance ${instance}'s link`);
       assert.ok(since > Date.now() - 120_000 && since <= Date.now(), `instance ${instance} started at ${since}`);
     }
+  });
+
+  test('reports lost from Redis (as if it had restarted empty) are written again, though nothing changed on their replicas', async (t) => {
+    const watcher = await join(t, 1, 'Ned');
+    const redisClient = createClient({ url: redisUrl });
+    await redisClient.connect();
+    t.after(() => redisClient.destroy());
+    const REGISTRY_KEY = '{chat}:replicas';
+    const reportKey = (id: string) => `{chat}:replica:${id}`;
+    /** Each report in Redis, as instance:connections. */
+    const reportsInRedis = async () => {
+      const ids = await redisClient.sMembers(REGISTRY_KEY);
+      const texts = ids.length > 0 ? await redisClient.mGet(ids.map(reportKey)) : [];
+      const summaries = texts.map((text) => {
+        if (text === null) return 'gone';
+        const { instance, connections } = JSON.parse(text) as ReplicaReport;
+        return `${instance}:${connections}`;
+      });
+      return summaries.sort().join(' ');
+    };
+    // Only the watcher is left: from now on nothing changes, and each replica only renews its report.
+    await pollUntil(reportsInRedis, (reports) => reports === '1:1 2:0 3:0', { what: 'the reports to hold only the watcher' });
+    const ids = await redisClient.sMembers(REGISTRY_KEY);
+    await redisClient.del([REGISTRY_KEY, ...ids.map(reportKey)]);
+
+    await pollUntil(reportsInRedis, (reports) => reports === '1:1 2:0 3:0', { what: 'every replica to write its report again' });
+    await pollUntil(
+      async () => watcher.cluster?.instances.map(({ instance }) => instance).join(' '),
+      (instances) => instances === '1 2 3',
+      { what: 'the panel to list the three replicas' },
+    );
   });
 });
 

@@ -27,12 +27,17 @@ const reportSchema = z.object({
 export function createRedisPresenceStore(client: RedisClientType, logger: Logger, metrics: ChatMetrics): PresenceStore {
   // Every replica publishes and reads every report every second, and most seconds nothing has
   // changed: a report of thousands of names is written out, and each one read is parsed, only
-  // when it is new.
+  // when it is new; an unchanged one only has its expiry renewed.
   let published: { report: ReplicaReport; text: string } | undefined;
   let read = new Map<string, { text: string; report: ReplicaReport }>();
   return {
     publish: async (report, ttlMs) => {
-      if (published?.report !== report) published = { report, text: JSON.stringify(report) };
+      if (published?.report === report) {
+        const renewing = client.multi().pExpire(reportKey(report.id), ttlMs).sAdd(REGISTRY_KEY, report.id).execTyped();
+        const [renewed] = await metrics.redis('presence_report', answeredInTime(renewing));
+        // Unless the key is gone: Redis restarted empty, or failed over to a replica that never had it.
+        if (renewed === 1) return;
+      } else published = { report, text: JSON.stringify(report) };
       const publishing = client.multi().set(reportKey(report.id), published.text, { PX: ttlMs }).sAdd(REGISTRY_KEY, report.id).exec();
       await metrics.redis('presence_report', answeredInTime(publishing));
     },
