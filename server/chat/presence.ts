@@ -26,7 +26,7 @@ export interface PresenceTimings {
    * In a crowd (above NOTICE_CROWD_LIMIT people), the list and the panel change with nearly every
    * arrival, and each change is a packet of a few KB to every client: at 5,000 clients, four a
    * second were most of the traffic of a mass connect. So in a crowd they go out at most this often,
-   * and the reports, thousands of names, are read and made no more often than that either. A newcomer to a
+   * and the reports, thousands of names, are read no more often than that either. A newcomer to a
    * crowd gets the count and the panel at once, without the names, which were most of the bytes it
    * was sent (3 KB each, to every one of a mass connect's newcomers): the next update brings them.
    */
@@ -185,11 +185,8 @@ export function startPresence(options: {
   let lastReadAt = Number.NEGATIVE_INFINITY;
   /** Connections accepted here since the last tick, which came at `lastTickAt`. */
   let arrivals = 0;
-  /** This replica's report… */
+  /** This replica's report, made again only after a connection, a disconnection, a join or a leave. */
   let report: ReplicaReport | undefined;
-  /** …made again only after a connection, a disconnection, a join or a leave, and in a crowd no more often than it is read. */
-  let reportOutdated = true;
-  let reportMadeAt = Number.NEGATIVE_INFINITY;
 
   function ownReport(): ReplicaReport {
     const people: Record<string, number> = {};
@@ -214,20 +211,12 @@ export function startPresence(options: {
     arrivals = 0;
     lastTickAt = performance.now();
     try {
+      report ??= ownReport();
+      await store.publish(report, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
       // In a crowd nothing read would go out sooner (PresenceTimings.crowdSpacingMs), nor during a
       // storm of arrivals (PresenceTimings.stormArrivalsPerSecond).
       const storm = crowd && arrivalsPerSecond > timings.stormArrivalsPerSecond;
-      const readDue = !crowd || performance.now() - lastReadAt >= (storm ? STORM_MAX_DEFERRAL : 1) * timings.crowdSpacingMs;
-      // The other replicas of a crowd read this report once a spacing too: thousands of names,
-      // made and written out every second of a mass connect, are made once a spacing (and before
-      // this replica reads, so that it sees itself), and only renewed in between.
-      if (reportOutdated && (!crowd || readDue || performance.now() - reportMadeAt >= timings.crowdSpacingMs)) {
-        report = ownReport();
-        reportOutdated = false;
-        reportMadeAt = performance.now();
-      }
-      await store.publish(report!, REPORT_LIFETIME_INTERVALS * timings.intervalMs);
-      if (!readDue) return;
+      if (crowd && performance.now() - lastReadAt < (storm ? STORM_MAX_DEFERRAL : 1) * timings.crowdSpacingMs) return;
       lastReadAt = performance.now();
       const reports = await store.readAll();
 
@@ -285,7 +274,7 @@ export function startPresence(options: {
 
   /** Who is here changed: a new report, soon. */
   function changed(): void {
-    reportOutdated = true;
+    report = undefined;
     tickSoon();
   }
 
@@ -295,9 +284,9 @@ export function startPresence(options: {
       namesOwed = true;
     } else if (presence) socket.emit('presence', presence);
     arrivals += 1;
-    changed();
-    socket.on('disconnect', changed);
   });
+  // Every change of who is here passes through the adapter, connections and disconnections too: a
+  // socket joins the room of its own id as it connects, and leaves every room as it disconnects.
   // Whoever enters a room hears at once who was there (the update that adds them follows). Who
   // is in DEFAULT_ROOM is who is online: `presence` says it, and `here` is not sent for it.
   io.of('/').adapter.on('join-room', (socketRoomName: string, socketId: string) => {
