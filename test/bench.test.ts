@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { BenchReport } from '../lab/bench/results.js';
+import type { BenchReport, ConnectProfile } from '../lab/bench/results.js';
 import { makeTempDir, PROJECT_ROOT, runToExit } from './helpers.js';
 
 test('npm run bench -- --quick runs every setup and scenario, and writes its results', { timeout: 180_000 }, async () => {
@@ -24,7 +24,7 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
 
     const files = readdirSync(dir).sort();
     const stem = files.find((file) => file.endsWith('-quick.json'))!.replace(/\.json$/, '');
-    assert.deepEqual(files, [`${stem}-replica-heap.json`, `${stem}-replica-profile.json`, `${stem}.json`, `${stem}.svg`]);
+    assert.deepEqual(files, [`${stem}-connect-profiles.json`, `${stem}-replica-heap.json`, `${stem}-replica-profile.json`, `${stem}.json`, `${stem}.svg`]);
     assert.match(readFileSync(join(dir, `${stem}.svg`), 'utf8'), /^<svg[\s\S]*<\/svg>\n$/);
     const report = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8')) as BenchReport;
     assert.equal(report.quick, true);
@@ -104,6 +104,12 @@ test('npm run bench -- --quick runs every setup and scenario, and writes its res
     assert.ok(profile.samples > 0 && profile.topFunctions.length > 0, 'the profile summary');
     const heap = JSON.parse(readFileSync(join(dir, `${stem}-replica-heap.json`), 'utf8')) as { connections: number; top: unknown[] };
     assert.ok(heap.connections > 0 && heap.top.length > 0, 'the heap diff summary');
+    const connects = JSON.parse(readFileSync(join(dir, `${stem}-connect-profiles.json`), 'utf8')) as Record<string, ConnectProfile>;
+    for (const setup of ['cluster', 'cluster-baseline']) {
+      const profile = connects[setup];
+      assert.ok(profile && profile.connections > 0 && profile.busyMicrosPerConnection > 0, `${setup}'s connect profile: ${JSON.stringify(profile)}`);
+      assert.ok(Object.keys(profile.byPackage).length > 0 && profile.topFunctions.length > 0, `${setup}'s connect profile has packages and functions`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

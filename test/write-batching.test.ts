@@ -36,8 +36,14 @@ async function connectCounted(batching: boolean): Promise<Counted> {
   httpServer.on('upgrade', (_request, socket: TcpSocket) => {
     const { _write, _writev } = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
     Object.assign(socket, {
-      _write: (...args: unknown[]) => (writes++, _write.apply(socket, args)),
-      _writev: (...args: unknown[]) => (writes++, _writev.apply(socket, args)),
+      _write: (...args: unknown[]) => {
+        writes++;
+        return _write.apply(socket, args);
+      },
+      _writev: (...args: unknown[]) => {
+        writes++;
+        return _writev.apply(socket, args);
+      },
     });
   });
   const io = new Server(httpServer);

@@ -19,7 +19,8 @@
  *   batches (server/write-batching.ts): the CPU per delivery of that replica, and of all four
  *   (the other three hold a probe each, and their background).
  * For the reference it also writes a CPU profile summary of one replica during a window and a
- * heap-snapshot diff of one replica per idle connection, next to the JSON and the chart.
+ * heap-snapshot diff of one replica per idle connection, and for the reference and the baseline
+ * where a connect's time goes in one replica, next to the JSON and the chart.
  * Load comes from worker processes (lab/bench/load-worker.ts: bare WebSocket clients, so that they
  * are not what saturates); their CPU is reported. This process holds only the probes.
  * `--quick` is a small run for the test suite: it proves the benchmark works, never how fast;
@@ -42,7 +43,7 @@ import { renderChart } from './chart.js';
 import { diffCensus, Inspector, type HeapDiffSummary, type MemoryAfterCollection, type ProfileSummary } from './inspector.js';
 import { treeCpuMicros, treeRssBytes, treeWrittenBytes } from './process-accounting.js';
 import { parseBenchText, preciseNow, type WorkerCommand, type WorkerReport } from './protocol.js';
-import type { Background, BenchReport, IdleStep, Latencies, Scenario, SetupResult, Window } from './results.js';
+import type { Background, BenchReport, ConnectProfile, IdleStep, Latencies, Scenario, SetupResult, Window } from './results.js';
 import { SETUP_NAMES, startSetup, type RunningSetup, type SetupName } from './setups.js';
 import { pollUntil } from '../../test/helpers.js';
 
@@ -65,6 +66,7 @@ const PLAN = quick
       workers: 2,
       idleSteps: [80],
       heapDiffClients: 40,
+      profiledConnects: 40,
       clients: 40,
       messagesPerSecond: 10,
       windowMs: 600,
@@ -78,6 +80,7 @@ const PLAN = quick
       workers: 2,
       idleSteps: [2000, 8000],
       heapDiffClients: 1000,
+      profiledConnects: 2000,
       clients: 1000,
       messagesPerSecond: 10,
       windowMs: 2500,
@@ -117,6 +120,11 @@ const ADAPTER_PACKETS_METRIC = 'chat_adapter_packets_received_total';
  * (PRESENCE_CROWD_SPACING_MS), then comes at the next one; one more to spare.
  */
 const CROWD_UPDATE_TIMEOUT_MS = (STORM_MAX_DEFERRAL + 2) * DEFAULTS.presence.crowdSpacingMs;
+
+/** The setups whose connects are profiled, side by side: the reference and the plain chat. */
+const CONNECT_PROFILED: SetupName[] = ['cluster', 'cluster-baseline'];
+/** A tenth of V8's default interval: a replica's share of the profiled connects is a few hundred. */
+const CONNECT_SAMPLING_MICROS = 100;
 
 /** What each replica still holds once the load clients are gone: the latency probe. */
 const PROBES_PER_REPLICA = 1;
@@ -578,6 +586,30 @@ async function measureIdle(
 }
 
 /**
+ * Where a connect's time goes in the first replica: sampled while `profiledConnects` clients
+ * connect through the front (a quarter of them to that replica), once the other scenarios have left
+ * only the probes. The samples are of wall time: on the two shared cores a thread waiting for a
+ * core counts as running, so this says where a connect's time goes, not what it costs (the idle
+ * step says that).
+ */
+async function profileConnects(setup: RunningSetup, workers: LoadWorkers, inspector: Inspector): Promise<ConnectProfile> {
+  progress(`profiling replica 1 while ${PLAN.profiledConnects} clients connect`);
+  const summary = await inspector.profile(() => workers.connect(setup.url, PLAN.profiledConnects), CONNECT_SAMPLING_MICROS);
+  const connections = (await connectionsOf(setup.replicas[0]!.url)) - PROBES_PER_REPLICA;
+  await workers.disconnect(setup, PROBES_PER_REPLICA);
+  const micros = (share: number) => round((share * summary.durationMs * 1000) / connections, 1);
+  const busy = Object.entries(summary.byPackage).filter(([where]) => where !== '(idle)');
+  return {
+    connections,
+    busyMicrosPerConnection: micros(sum(busy.map(([, share]) => share))),
+    byPackage: Object.fromEntries(busy.map(([where, share]) => [where, micros(share)])),
+    topFunctions: summary.topFunctions
+      .filter((entry) => entry.function !== '(idle)')
+      .map((entry) => ({ function: entry.function, micros: micros(entry.share) })),
+  };
+}
+
+/**
  * What the first replica's heap gains per idle connection, by constructor: two heap snapshots
  * around `heapDiffClients` clients. Last, once the other scenarios have left only the probes: the
  * heap is small again (a snapshot of thousands of connections takes half a minute), the code the
@@ -649,6 +681,7 @@ async function measureSetup(name: SetupName, workers: LoadWorkers, extras: Extra
       saturation = await runScenario(setup, probes, workers, clients, messagesPerSecond, false);
       await workers.disconnect(setup, PROBES_PER_REPLICA);
     }
+    if (CONNECT_PROFILED.includes(name)) connectProfiles[name] = await profileConnects(setup, workers, inspectors[0]!);
     if (extras) extras.heap = await measureHeapDiff(setup, workers, inspectors[0]!);
     return { setup: name, about: setup.definition.about, idle, background, fanout, rooms, saturation };
   } finally {
@@ -710,6 +743,7 @@ const baseline = baselineRevision ? buildBaseline(baselineRevision) : undefined;
 const names = ((onlySetups ?? SETUP_NAMES) as SetupName[]).filter((name) => name !== 'cluster-baseline' || baseline);
 const results: SetupResult[] = [];
 const extras: Extras = { profile: null, heap: null };
+const connectProfiles: Partial<Record<SetupName, ConnectProfile>> = {};
 const workers = new LoadWorkers(PLAN.workers);
 try {
   for (const name of names) {
@@ -736,4 +770,6 @@ write(`${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
 write(`${stem}.svg`, renderChart(report));
 if (extras.profile) write(`${stem}-replica-profile.json`, replicaSummary(extras.profile));
 if (extras.heap) write(`${stem}-replica-heap.json`, replicaSummary(extras.heap));
+if (Object.keys(connectProfiles).length > 0)
+  write(`${stem}-connect-profiles.json`, `${JSON.stringify({ commit, baseline: baseline?.commit ?? null, replica: 1, ...connectProfiles }, null, 2)}\n`);
 console.log(`results: ${written.join(', ')}`);

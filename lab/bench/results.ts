@@ -108,6 +108,17 @@ export interface SetupResult {
   saturation: Scenario | null;
 }
 
+/**
+ * Where a connect's time went in replica 1 (lab/bench/bench.ts: profileConnects), in µs per
+ * connection: its busy time, by package and by function (self time; the 25 largest functions).
+ */
+export interface ConnectProfile {
+  connections: number;
+  busyMicrosPerConnection: number;
+  byPackage: Record<string, number>;
+  topFunctions: { function: string; micros: number }[];
+}
+
 export interface BenchReport {
   date: string;
   commit: string;
