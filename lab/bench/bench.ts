@@ -587,15 +587,17 @@ async function measureIdle(
 
 /**
  * Where a connect's time goes in the first replica: sampled while `profiledConnects` clients
- * connect through the front (a quarter of them to that replica), once the other scenarios have left
- * only the probes. The samples are of wall time: on the two shared cores a thread waiting for a
- * core counts as running, so this says where a connect's time goes, not what it costs (the idle
- * step says that).
+ * connect through the front (a quarter of them to that replica) to a crowd of as many, as in the
+ * idle step's large step, once the other scenarios have left only the probes. The samples are of
+ * wall time: on the two shared cores a thread waiting for a core counts as running, so this says
+ * where a connect's time goes, not what it costs (the idle step says that).
  */
 async function profileConnects(setup: RunningSetup, workers: LoadWorkers, inspector: Inspector): Promise<ConnectProfile> {
-  progress(`profiling replica 1 while ${PLAN.profiledConnects} clients connect`);
+  progress(`profiling replica 1 while ${PLAN.profiledConnects} clients connect to as many`);
+  await workers.connect(setup.url, PLAN.profiledConnects);
+  const before = await connectionsOf(setup.replicas[0]!.url);
   const summary = await inspector.profile(() => workers.connect(setup.url, PLAN.profiledConnects), CONNECT_SAMPLING_MICROS);
-  const connections = (await connectionsOf(setup.replicas[0]!.url)) - PROBES_PER_REPLICA;
+  const connections = (await connectionsOf(setup.replicas[0]!.url)) - before;
   await workers.disconnect(setup, PROBES_PER_REPLICA);
   const micros = (share: number) => round((share * summary.durationMs * 1000) / connections, 1);
   const busy = Object.entries(summary.byPackage).filter(([where]) => where !== '(idle)');
