@@ -28,6 +28,8 @@ import {
 const JOIN_LEAVE_GRACE_MS = 5000;
 /** The crowd's update spacing (PRESENCE_CROWD_SPACING_MS), shorter than production's 5 s. */
 const CROWD_UPDATE_SPACING_MS = 2000;
+/** The grace period of the replica whose crowd thins out: short, since the test waits it out. */
+const THINNING_GRACE_MS = 2000;
 
 function report(overrides: Partial<ReplicaReport> & { instance: string }): ReplicaReport {
   return { id: `id-${overrides.instance}`, since: 1000, connections: 0, people: {}, rooms: {}, ...overrides };
@@ -399,6 +401,66 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
     const answer = await sendMessage(observer.socket, 'anyone new?');
     assert.equal(answer !== 'no answer' && answer.ok, true);
     assert.deepEqual(observer.eventsAbout('joined', 'Zed'), []);
+  });
+});
+
+describe(`a crowd that thins out to fewer than ${NOTICE_CROWD_LIMIT} people, on one replica`, { timeout: 60_000 }, () => {
+  let dir: string;
+  let replica: ChildService | undefined;
+  let url: string;
+
+  before(async () => {
+    dir = makeTempDir('thinning');
+    const port = await freePort();
+    const env = { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS), PRESENCE_GRACE_MS: String(THINNING_GRACE_MS) };
+    replica = await startReplica({ number: 1, port, dir, env });
+    url = `http://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await replica?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('its departures are not announced, nor those still there as new; then joins and leaves are again', async (t) => {
+    const observer = await ListeningClient.connect(url, { name: 'Observer' });
+    const stay = await ListeningClient.connect(url, { name: 'Stay' });
+    t.after(() => {
+      observer.close();
+      stay.close();
+    });
+    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === NOTICE_CROWD_LIMIT + 2,
+      { what: 'a crowd in the list', timeoutMs: 3 * CROWD_UPDATE_SPACING_MS },
+    );
+    for (const client of crowd) client.close();
+    await pollUntil(
+      async () => observer.presence?.count,
+      (count) => count === 2,
+      { what: 'the list to have thinned out to two', timeoutMs: 3 * CROWD_UPDATE_SPACING_MS },
+    );
+    // (The arrivals before the crowd formed were announced.)
+    const heardBefore = observer.events.length;
+    // Announced again: an arrival, and a departure once the grace period is over. The crowd's
+    // departures, a grace period older, would have come before it.
+    const newcomer = await ListeningClient.connect(url, { name: 'Yan' });
+    await pollUntil(
+      async () => observer.eventsAbout('joined', 'Yan').length,
+      (joins) => joins === 1,
+      { what: 'the newcomer to be announced' },
+    );
+    newcomer.close();
+    await pollUntil(
+      async () => observer.eventsAbout('left', 'Yan').length,
+      (leaves) => leaves === 1,
+      { what: 'the newcomer to be announced as gone', timeoutMs: THINNING_GRACE_MS + 3 * CROWD_UPDATE_SPACING_MS },
+    );
+    assert.deepEqual(
+      observer.events.slice(heardBefore).map(({ event, name }) => `${event} ${name}`),
+      ['joined Yan', 'left Yan'],
+    );
   });
 });
 

@@ -168,7 +168,8 @@ export function startPresence(options: {
   const { io, store, instance, url, logger, metrics, timings, signal } = options;
   const id = randomUUID();
   const since = Date.now();
-  const joinsAndLeaves = new JoinsAndLeaves(timings.graceMs);
+  /** Who joined and left, followed outside a crowd only. */
+  let joinsAndLeaves: JoinsAndLeaves | undefined;
   let presence: (Presence & ClusterStatus) | undefined;
   /** The same without the names: what a newcomer to a crowd gets (PresenceTimings.crowdSpacingMs). */
   let unnamed: (Presence & ClusterStatus) | undefined;
@@ -241,8 +242,12 @@ export function startPresence(options: {
         io.local.to(socketRoom(room)).emit('here', { room, ...nextHere });
       }
 
-      const { joined, left } = joinsAndLeaves.update(names, Date.now());
-      if (!crowd) {
+      // In a crowd nobody is announced, nor followed: thousands of names at every read, for nothing.
+      // Once it thins out, who is there sets the scene again, as at a replica's start.
+      if (crowd) joinsAndLeaves = undefined;
+      else {
+        joinsAndLeaves ??= new JoinsAndLeaves(timings.graceMs);
+        const { joined, left } = joinsAndLeaves.update(names, Date.now());
         for (const name of joined) io.local.emit('joined', { name });
         for (const name of left) io.local.emit('left', { name });
       }
