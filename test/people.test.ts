@@ -349,32 +349,39 @@ async function gatherCrowd(t: TestContext, url: string, observer: ListeningClien
   return crowdSize;
 }
 
-describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, { timeout: 60_000 }, () => {
+/**
+ * A replica of its own, without Redis, for the tests of one describe block: started before them
+ * with `env` (and no rate limit), stopped after them. Its `url` is set once it has started.
+ */
+function replicaOfItsOwn(name: string, env: NodeJS.ProcessEnv): { url: string } {
+  const replica = { url: '' };
   let dir: string;
-  let replica: ChildService | undefined;
-  let url: string;
-
+  let service: ChildService | undefined;
   before(async () => {
-    dir = makeTempDir('crowd');
+    dir = makeTempDir(name);
     const port = await freePort();
-    replica = await startReplica({ number: 1, port, dir, env: { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS) } });
-    url = `http://127.0.0.1:${port}`;
+    service = await startReplica({ number: 1, port, dir, env: { ...WITHOUT_RATE_LIMIT, ...env } });
+    replica.url = `http://127.0.0.1:${port}`;
   });
-
   after(async () => {
-    await replica?.stop();
+    await service?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
+  return replica;
+}
+
+describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, { timeout: 60_000 }, () => {
+  const replica = replicaOfItsOwn('crowd', { PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS) });
 
   test(`arrivals are not announced, the list and the panel go out at most every ${CROWD_UPDATE_SPACING_MS / 1000} s, and a newcomer gets the names with the update`, async (t) => {
-    const observer = await ListeningClient.connect(url, { name: 'Observer' });
+    const observer = await ListeningClient.connect(replica.url, { name: 'Observer' });
     t.after(() => observer.close());
     const presenceArrivals: { at: number; count: number }[] = [];
     observer.socket.on('presence', ({ count }) => presenceArrivals.push({ at: performance.now(), count }));
-    const crowdSize = await gatherCrowd(t, url, observer, 3 * CROWD_UPDATE_SPACING_MS);
+    const crowdSize = await gatherCrowd(t, replica.url, observer, 3 * CROWD_UPDATE_SPACING_MS);
     const crowdListAt = presenceArrivals.find(({ count }) => count === crowdSize)!.at;
 
-    const newcomer = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Zed' } });
+    const newcomer = io(replica.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: 'Zed' } });
     const newcomerHeard: Presence[] = [];
     newcomer.on('presence', (presence) => newcomerHeard.push(presence));
     t.after(() => newcomer.close());
@@ -405,31 +412,19 @@ describe(`in a crowd (more than ${NOTICE_CROWD_LIMIT} people), on one replica`, 
 });
 
 describe(`a crowd that thins out to fewer than ${NOTICE_CROWD_LIMIT} people, on one replica`, { timeout: 60_000 }, () => {
-  let dir: string;
-  let replica: ChildService | undefined;
-  let url: string;
-
-  before(async () => {
-    dir = makeTempDir('thinning');
-    const port = await freePort();
-    const env = { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS), PRESENCE_GRACE_MS: String(THINNING_GRACE_MS) };
-    replica = await startReplica({ number: 1, port, dir, env });
-    url = `http://127.0.0.1:${port}`;
-  });
-
-  after(async () => {
-    await replica?.stop();
-    rmSync(dir, { recursive: true, force: true });
+  const replica = replicaOfItsOwn('thinning', {
+    PRESENCE_CROWD_SPACING_MS: String(CROWD_UPDATE_SPACING_MS),
+    PRESENCE_GRACE_MS: String(THINNING_GRACE_MS),
   });
 
   test('its departures are not announced, nor those still there as new; then joins and leaves are again', async (t) => {
-    const observer = await ListeningClient.connect(url, { name: 'Observer' });
-    const stay = await ListeningClient.connect(url, { name: 'Stay' });
+    const observer = await ListeningClient.connect(replica.url, { name: 'Observer' });
+    const stay = await ListeningClient.connect(replica.url, { name: 'Stay' });
     t.after(() => {
       observer.close();
       stay.close();
     });
-    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(url, { name: `Crowd ${n}` })));
+    const crowd = await Promise.all(Array.from({ length: NOTICE_CROWD_LIMIT }, (_, n) => ListeningClient.connect(replica.url, { name: `Crowd ${n}` })));
     await pollUntil(
       async () => observer.presence?.count,
       (count) => count === NOTICE_CROWD_LIMIT + 2,
@@ -445,7 +440,7 @@ describe(`a crowd that thins out to fewer than ${NOTICE_CROWD_LIMIT} people, on 
     const heardBefore = observer.events.length;
     // Announced again: an arrival, and a departure once the grace period is over. The crowd's
     // departures, a grace period older, would have come before it.
-    const newcomer = await ListeningClient.connect(url, { name: 'Yan' });
+    const newcomer = await ListeningClient.connect(replica.url, { name: 'Yan' });
     await pollUntil(
       async () => observer.eventsAbout('joined', 'Yan').length,
       (joins) => joins === 1,
@@ -471,25 +466,13 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
   /** The storm: one arrival every 20 ms (50 a second, well over the threshold), for longer than four spacings. */
   const ARRIVAL_EVERY_MS = 20;
   const STORM_MS = 7 * SPACING_MS;
-  let dir: string;
-  let replica: ChildService | undefined;
-  let url: string;
-
-  before(async () => {
-    dir = makeTempDir('storm');
-    const port = await freePort();
-    const env = { ...WITHOUT_RATE_LIMIT, PRESENCE_CROWD_SPACING_MS: String(SPACING_MS), PRESENCE_STORM_ARRIVALS: String(STORM_ARRIVALS_PER_SECOND) };
-    replica = await startReplica({ number: 1, port, dir, env });
-    url = `http://127.0.0.1:${port}`;
-  });
-
-  after(async () => {
-    await replica?.stop();
-    rmSync(dir, { recursive: true, force: true });
+  const replica = replicaOfItsOwn('storm', {
+    PRESENCE_CROWD_SPACING_MS: String(SPACING_MS),
+    PRESENCE_STORM_ARRIVALS: String(STORM_ARRIVALS_PER_SECOND),
   });
 
   test('the list waits until the storm is over, but never more than four spacings; newcomers get the names with it', async (t) => {
-    const observer = await ListeningClient.connect(url, { name: 'Observer' });
+    const observer = await ListeningClient.connect(replica.url, { name: 'Observer' });
     const storm: ReturnType<typeof io>[] = [];
     /** Each arrival's `presence` packets, in order. */
     const heard = new Map<ReturnType<typeof io>, Presence[]>();
@@ -497,13 +480,13 @@ describe('in a crowd, during a storm of arrivals, on one replica', { timeout: 60
       observer.close();
       for (const socket of storm) socket.close();
     });
-    const crowdSize = await gatherCrowd(t, url, observer, 5 * SPACING_MS);
+    const crowdSize = await gatherCrowd(t, replica.url, observer, 5 * SPACING_MS);
 
     const updates: { at: number; count: number }[] = [];
     observer.socket.on('presence', ({ count }) => updates.push({ at: performance.now(), count }));
     const stormStartedAt = performance.now();
     for (let n = 0; performance.now() - stormStartedAt < STORM_MS; n++) {
-      const socket = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: `Storm ${n}` } });
+      const socket = io(replica.url, { transports: ['websocket'], forceNew: true, reconnection: false, auth: { name: `Storm ${n}` } });
       storm.push(socket);
       heard.set(socket, []);
       socket.on('presence', (presence) => heard.get(socket)!.push(presence));
