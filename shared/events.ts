@@ -11,7 +11,8 @@ export const MAX_JOINED_ROOMS = 10;
 export const PRESENCE_LIST_LIMIT = 100;
 /**
  * Above this many people online, `joined` and `left` are not sent: in a crowd they are noise, and
- * each is a packet to every client (10,000 connections would make 10,000² of them).
+ * each is a packet to every client (10,000 connections would make 10,000² of them). Nor are they
+ * sent later for who came and went meanwhile: once the crowd thins out, who is there is the scene.
  */
 export const NOTICE_CROWD_LIMIT = 100;
 
